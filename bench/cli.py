@@ -1,0 +1,230 @@
+"""Command line: parses options and wires the modules together; no logic of its own."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import BenchError
+
+ARTIFACTS_ROOT = Path("artifacts")
+
+
+class BenchGroup(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            # Every checkpoint is complete on disk, so stopping here loses at most one epoch.
+            click.echo("interrupted; the last finished epoch is checkpointed, re-run the same command to resume",
+                       err=True)
+            raise click.exceptions.Exit(130) from None
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0,1,2' -> [0, 1, 2]; a single number N -> [0, ..., N-1]."""
+    try:
+        parts = [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise BenchError(f"--seeds takes a count (3) or a comma-separated list (0,1,2), got {text!r}") from None
+    if not parts or any(p < 0 for p in parts):
+        raise BenchError(f"--seeds takes a count (3) or a comma-separated list (0,1,2), got {text!r}")
+    if len(parts) == 1 and "," not in text:
+        return list(range(parts[0])) if parts[0] > 0 else [0]
+    if len(set(parts)) != len(parts):
+        raise BenchError(f"--seeds lists a seed twice: {text!r}")
+    return parts
+
+
+def _log(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+def data_options(fn):
+    @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="BENCH_DATA_DIR",
+                  default=None, help="CIFAR-10 root (holds cifar-10-batches-py/). Env: BENCH_DATA_DIR. "
+                                     "Default: ~/.cache/bench/cifar10.")
+    @click.option("--download/--no-download", default=True, show_default=True,
+                  help="Download CIFAR-10 (and VGG16 weights) through torchvision when missing.")
+    @click.option("--verify/--no-verify", default=True, show_default=True,
+                  help="Check the pixel arrays' SHA-256 against the published values.")
+    @click.option("--profile", "profile_name", type=click.Choice(["full", "smoke"]), default="full",
+                  show_default=True, help="full: the study's protocol; smoke: a small subset, 1 epoch per phase.")
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return fn(*args, **kwargs)
+    return wrapper
+
+
+def train_options(fn):
+    @click.option("--artifacts", "artifacts_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                  help="Run directory for artifacts. Default: artifacts/<profile>.")
+    @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+    @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=None,
+                  help="Default: bf16 autocast on CUDA, fp32 on CPU.")
+    @click.option("--input-pipeline", type=click.Choice(["fast", "torchvision"]), default="fast",
+                  show_default=True, help="fast: device-resident batches; torchvision: the reference DataLoader.")
+    @click.option("--num-workers", type=click.IntRange(0), default=2, show_default=True,
+                  help="DataLoader workers (torchvision pipeline only).")
+    @click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Seed of a single run.")
+    @click.option("--seeds", default=None, help="Several seeds: a count (3 = 0,1,2) or a list (0,1,2). "
+                                                "Overrides --seed.")
+    @click.option("--epochs", type=click.IntRange(1), default=None,
+                  help="Override the number of epochs (truncates or extends the last phase).")
+    @click.option("--vgg-weights", type=click.Path(dir_okay=False, path_type=Path), envvar="BENCH_VGG16_WEIGHTS",
+                  default=None, help="Local VGG16 features state_dict. Env: BENCH_VGG16_WEIGHTS.")
+    @click.option("--pretrained/--no-pretrained", default=True, show_default=True,
+                  help="Use ImageNet weights for VGG16 (--no-pretrained: random init, recorded as such).")
+    @click.option("--frozen-blocks", type=click.IntRange(0, 5), default=3, show_default=True,
+                  help="VGG16 conv blocks kept frozen (the rest are tuned).")
+    @click.option("--image-size", type=click.IntRange(32), default=32, show_default=True,
+                  help="VGG16 input size; inputs are resized on the device when above 32.")
+    @click.option("--deterministic", is_flag=True, help="Deterministic CUDA kernels (slower).")
+    @click.option("--force", is_flag=True, help="Retrain models that already finished.")
+    @click.option("--dry-run", is_flag=True, help="Print the plan and exit without training.")
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return fn(*args, **kwargs)
+    return wrapper
+
+
+@click.group(cls=BenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="bench")
+def cli():
+    """Reproducible CIFAR-10 benchmark: train the study's four models and report on them."""
+
+
+def _run_training(models, *, data_dir, download, verify, profile_name, artifacts_dir, device, precision,
+                  input_pipeline, num_workers, seed, seeds, epochs, vgg_weights, pretrained, frozen_blocks,
+                  image_size, deterministic, force, dry_run) -> Path:
+    import torch
+
+    from .data import default_data_dir
+    from .protocol import get_profile, spec_for
+    from .study import command_line, prepare_data, run_models
+    from .train import RunOptions, resolve_device, resolve_precision
+
+    profile = get_profile(profile_name)
+    seed_list = parse_seeds(seeds) if seeds is not None else [seed]
+    dev = resolve_device(device)
+    options = RunOptions(device=dev, precision=resolve_precision(precision, dev), pipeline=input_pipeline,
+                         num_workers=num_workers, deterministic=deterministic)
+    out = artifacts_dir or ARTIFACTS_ROOT / profile.name
+    data_dir = data_dir or default_data_dir()
+    if dry_run:
+        plan = {"artifacts": str(out), "data_dir": str(data_dir), "profile": profile.name, "seeds": seed_list,
+                "options": options.__dict__,
+                "models": {m: spec_for(m, profile, epochs=epochs).to_dict() for m in models}}
+        click.echo(json.dumps(plan, indent=2))
+        return out
+    if dev == "cpu":
+        torch.set_num_threads(torch.get_num_threads())
+    _, splits, facts = prepare_data(data_dir, profile, download=download, verify=verify, out=out)
+    run_models(models, seed_list, splits=splits, facts=facts, profile=profile, options=options, out=out,
+               vgg_weights=vgg_weights, pretrained=pretrained, download=download, frozen_blocks=frozen_blocks,
+               image_size=image_size, epochs=epochs, force=force, show_progress=sys.stderr.isatty(), log=_log,
+               command=command_line())
+    _log(f"artifacts in {out}")
+    return out
+
+
+@cli.command()
+@click.argument("models", nargs=-1, required=True)
+@data_options
+@train_options
+def train(models, **kwargs):
+    """Train MODELS (see `bench models`) and save their artifacts."""
+    from .models import get_entry
+
+    for m in models:
+        get_entry(m)
+    _run_training(list(models), **kwargs)
+
+
+@cli.command(name="all")
+@data_options
+@train_options
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Report file (.pdf or .html; both are written). Default: report.pdf in the artifacts directory.")
+@click.option("--title", default=None, help="Report title.")
+@click.option("--author", default="", help="Report author.")
+@click.option("--affiliation", default="", help="Author's affiliation.")
+def all_(out, title, author, affiliation, **kwargs):
+    """Train every model of the study, then write the report."""
+    from .models import model_names
+
+    report_out = out
+    if report_out is not None:
+        from .report import check_out_path
+
+        check_out_path(report_out)  # fail before hours of training, not after
+    run_dir = _run_training(model_names(), **kwargs)
+    if kwargs["dry_run"]:
+        return
+    from .report import render_report
+
+    report_out = report_out or run_dir / "report.pdf"
+    written = render_report(run_dir, report_out, title=title, author=author, affiliation=affiliation,
+                            data_dir=kwargs["data_dir"])
+    for path in written:
+        _log(f"wrote {path}")
+
+
+@cli.command()
+@data_options
+@click.option("--artifacts", "artifacts_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where to save dataset.json and samples.png. Default: artifacts/<profile>.")
+@click.option("--per-class", type=click.IntRange(1, 32), default=10, show_default=True,
+              help="Images per class in the sample grid.")
+def data(data_dir, download, verify, profile_name, artifacts_dir, per_class):
+    """Load, verify and describe CIFAR-10 and the study's split."""
+    from .data import default_data_dir
+    from .protocol import get_profile
+    from .study import prepare_data
+
+    profile = get_profile(profile_name)
+    out = artifacts_dir or ARTIFACTS_ROOT / profile.name
+    data_obj, _, facts = prepare_data(data_dir or default_data_dir(), profile, download=download, verify=verify,
+                                      out=out, grid_per_class=per_class)
+    click.echo(f"classes: {', '.join(facts['classes'])}")
+    click.echo(f"{'class':<12}" + "".join(f"{s:>11}" for s in ("train_file", "test_file", "train", "val", "test")))
+    for c in facts["classes"]:
+        click.echo(f"{c:<12}" + "".join(f"{facts['counts'][s][c]:>11,}"
+                                        for s in ("train_file", "test_file", "train", "val", "test")))
+    for split, shape in facts["shapes"].items():
+        click.echo(f"shape {split}: {tuple(shape)}")
+    norm = facts["normalisation"]
+    click.echo("normalisation (from the training split): mean " + ", ".join(f"{v:.4f}" for v in norm["mean"])
+               + " | std " + ", ".join(f"{v:.4f}" for v in norm["std"]))
+    for split, c in facts["checksums"].items():
+        verdict = "not checked (--no-verify)" if c["ok"] is None else ("OK" if c["ok"] else "MISMATCH")
+        click.echo(f"pixel sha256 {split}: {verdict}" + (f" ({c['sha256']})" if c["sha256"] else ""))
+    click.echo(f"sample grid: {out / 'samples.png'}")
+
+
+@cli.command()
+@click.option("--profile", "profile_name", type=click.Choice(["full", "smoke"]), default="full", show_default=True)
+def models(profile_name):
+    """List the registered models, their sizes and protocols."""
+    from .models import count_parameters, create_model, get_entry, model_names
+    from .protocol import get_profile, spec_for
+
+    profile = get_profile(profile_name)
+    for name in model_names():
+        entry = get_entry(name)
+        params = count_parameters(create_model(name))
+        spec = spec_for(name, profile)
+        phases = ", ".join(f"{p.lr:g}x{p.epochs}" for p in spec.phases)
+        click.echo(f"{name:<8} {entry.title:<20} {params['total']:>11,} params ({params['trainable']:,} trainable)")
+        click.echo(f"{'':<8} {entry.description}")
+        click.echo(f"{'':<8} {spec.optimizer}, lr phases {phases} ({spec.epochs} epochs), weight decay "
+                   f"{spec.weight_decay:g}, batch {spec.batch_size}"
+                   + (f", backbone lr x{spec.backbone_lr_scale:g}" if spec.backbone_lr_scale != 1 else ""))
+
+
+def main():  # pragma: no cover - console entry point alias
+    cli()

@@ -1,0 +1,236 @@
+"""The study's four architectures, behind a registry (`create_model(name)`)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .errors import BenchError
+
+NUM_CLASSES = 10
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str          # registry key, used on the command line and in artifact paths
+    title: str         # how the report names it
+    description: str   # one line for `bench models` and the report
+    builder: Callable[..., nn.Module]
+    convolutional: bool  # channels_last pays off only for conv nets
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register(name: str, title: str, description: str, *, convolutional: bool):
+    def wrap(fn):
+        _REGISTRY[name] = ModelEntry(name, title, description, fn, convolutional)
+        return fn
+    return wrap
+
+
+def model_names() -> list[str]:
+    return list(_REGISTRY)
+
+
+def get_entry(name: str) -> ModelEntry:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise BenchError(f"unknown model {name!r}; choose one of: {', '.join(_REGISTRY)}") from None
+
+
+def create_model(name: str, **kwargs) -> nn.Module:
+    """Build a registered model; keyword arguments go to its builder."""
+    return get_entry(name).builder(**kwargs)
+
+
+@register("mlp", "MLP", "3072-256-128-10 fully connected, ReLU", convolutional=False)
+def mlp(hidden: tuple[int, ...] = (256, 128)) -> nn.Module:
+    layers: list[nn.Module] = [nn.Flatten()]
+    width = 3 * 32 * 32
+    for h in hidden:
+        layers += [nn.Linear(width, h), nn.ReLU(inplace=True)]
+        width = h
+    layers.append(nn.Linear(width, NUM_CLASSES))
+    return nn.Sequential(*layers)
+
+
+def _simple_cnn(widths: tuple[int, ...], hidden: int, batchnorm: bool, dropout: float) -> nn.Module:
+    layers: list[nn.Module] = []
+    cin = 3
+    for w in widths:
+        for _ in range(2):
+            # A conv followed by BatchNorm needs no bias: BN's shift replaces it.
+            layers.append(nn.Conv2d(cin, w, 3, padding=1, bias=not batchnorm))
+            if batchnorm:
+                layers.append(nn.BatchNorm2d(w))
+            layers.append(nn.ReLU(inplace=True))
+            cin = w
+        layers.append(nn.MaxPool2d(2))
+    side = 32 // 2 ** len(widths)
+    head: list[nn.Module] = [nn.Flatten(), nn.Linear(cin * side * side, hidden), nn.ReLU(inplace=True)]
+    if dropout:
+        head.append(nn.Dropout(dropout))
+    head.append(nn.Linear(hidden, NUM_CLASSES))
+    return nn.Sequential(*layers, *head)
+
+
+CNN_WIDTHS = (32, 64, 128)
+CNN_HIDDEN = 256
+
+
+@register("cnn", "CNN", "3 blocks of 2 conv3x3+ReLU and max-pool (32-64-128), FC 2048-256-10",
+          convolutional=True)
+def cnn(widths: tuple[int, ...] = CNN_WIDTHS, hidden: int = CNN_HIDDEN) -> nn.Module:
+    return _simple_cnn(widths, hidden, batchnorm=False, dropout=0.0)
+
+
+@register("cnn_bn", "CNN + BN + Dropout",
+          "the CNN with BatchNorm after every conv and Dropout(0.5) in the classifier",
+          convolutional=True)
+def cnn_bn(widths: tuple[int, ...] = CNN_WIDTHS, hidden: int = CNN_HIDDEN, dropout: float = 0.5) -> nn.Module:
+    return _simple_cnn(widths, hidden, batchnorm=True, dropout=dropout)
+
+
+# Index one past the last layer of each of VGG16's five conv blocks in `features`.
+VGG16_BLOCK_ENDS = (5, 10, 17, 24, 31)
+VGG_WEIGHTS_ENV = "BENCH_VGG16_WEIGHTS"
+
+
+class VGGTransfer(nn.Module):
+    """VGG16's conv blocks, a global average pool and a small new classifier.
+
+    At 32x32 input the last block outputs 512x1x1; torchvision's 7x7 adaptive pool
+    would only copy that value 49 times, so a 1x1 pool feeds a 512-wide head instead.
+    """
+
+    def __init__(self, features: nn.Sequential, *, image_size: int = 32, hidden: int = 256,
+                 dropout: float = 0.5):
+        super().__init__()
+        self.resize = (nn.Upsample(size=(image_size, image_size), mode="bilinear", align_corners=False)
+                       if image_size != 32 else nn.Identity())
+        self.features = features
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(512, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(hidden, NUM_CLASSES),
+        )
+
+    def forward(self, x):
+        return self.head(self.pool(self.features(self.resize(x))))
+
+
+def load_vgg16_features(path: Path) -> dict[str, torch.Tensor]:
+    """Read and check a state_dict of VGG16 conv weights (`features.*` keys)."""
+    import torchvision
+
+    path = Path(path)
+    if not path.is_file():
+        raise BenchError(f"VGG16 weights file not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise BenchError(f"VGG16 weights file {path} is not a readable state_dict ({type(exc).__name__})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise BenchError(f"VGG16 weights file {path} does not hold a state_dict of tensors")
+    expected = {k: v.shape for k, v in torchvision.models.vgg16().features.state_dict().items()}
+    state = {k.removeprefix("features."): v for k, v in state.items() if not k.startswith("classifier.")}
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise BenchError(
+            f"VGG16 weights file {path} has the wrong keys (missing: {missing[:3]}, "
+            f"unexpected: {unexpected[:3]}); expected torchvision vgg16 features.* weights"
+        )
+    bad = [k for k in expected if tuple(state[k].shape) != tuple(expected[k])]
+    if bad:
+        raise BenchError(
+            f"VGG16 weights file {path} has wrong shapes for {bad[:3]} "
+            f"(e.g. {tuple(state[bad[0]].shape)} instead of {tuple(expected[bad[0]])})"
+        )
+    return state
+
+
+def resolve_vgg_weights(path: str | Path | None, *, pretrained: bool, download: bool) -> tuple[dict | None, str]:
+    """Find ImageNet weights: explicit path, then $BENCH_VGG16_WEIGHTS, then torchvision.
+
+    Returns (state_dict or None, a description of the source recorded in config.json).
+    """
+    if not pretrained:
+        return None, "none (random initialisation, --no-pretrained)"
+    path = path or os.environ.get(VGG_WEIGHTS_ENV)
+    if path:
+        return load_vgg16_features(Path(path)), f"file {Path(path).name}"
+    if not download:
+        raise BenchError(
+            "no VGG16 ImageNet weights: pass --vgg-weights PATH, set "
+            f"{VGG_WEIGHTS_ENV}, allow --download, or use --no-pretrained"
+        )
+    import torchvision
+
+    try:
+        weights = torchvision.models.VGG16_Weights.IMAGENET1K_V1
+        full = torchvision.models.vgg16(weights=weights).features.state_dict()
+    except Exception as exc:
+        raise BenchError(
+            f"could not download VGG16 ImageNet weights ({type(exc).__name__}); pass "
+            f"--vgg-weights PATH, set {VGG_WEIGHTS_ENV}, or use --no-pretrained"
+        ) from None
+    return full, "torchvision VGG16_Weights.IMAGENET1K_V1"
+
+
+@register("vgg16", "VGG16 transfer",
+          "ImageNet VGG16 conv blocks (1-3 frozen, 4-5 tuned), global pool, head 512-256-10",
+          convolutional=True)
+def vgg16(state_dict: dict | None = None, *, frozen_blocks: int = 3, image_size: int = 32,
+          hidden: int = 256) -> nn.Module:
+    import torchvision
+
+    if not 0 <= frozen_blocks <= 5:
+        raise BenchError(f"frozen_blocks must be between 0 and 5, got {frozen_blocks}")
+    if image_size < 32:
+        raise BenchError(f"image_size must be at least 32, got {image_size}")
+    features = torchvision.models.vgg16().features
+    if state_dict is not None:
+        features.load_state_dict(state_dict)
+    cut = VGG16_BLOCK_ENDS[frozen_blocks - 1] if frozen_blocks else 0
+    for p in features[:cut].parameters():
+        p.requires_grad_(False)
+    return VGGTransfer(features, image_size=image_size, hidden=hidden)
+
+
+def param_groups(model: nn.Module, lr: float, backbone_lr_scale: float) -> list[dict]:
+    """Optimizer groups: tuned pretrained layers at `lr * backbone_lr_scale`, the rest at `lr`."""
+    backbone, rest = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (backbone if name.startswith("features.") else rest).append(p)
+    groups = [{"name": "head" if backbone else "all", "params": rest, "lr": lr}]
+    if backbone:
+        groups.append({"name": "backbone", "params": backbone, "lr": lr * backbone_lr_scale})
+    return groups
+
+
+def count_parameters(model: nn.Module) -> dict[str, int]:
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"total": total, "trainable": trainable, "frozen": total - trainable}
+
+
+def layer_summary(model: nn.Module) -> list[dict]:
+    """One row per leaf layer with parameters or a shape-changing role, for the report."""
+    rows = []
+    for name, mod in model.named_modules():
+        if list(mod.children()):
+            continue
+        params = sum(p.numel() for p in mod.parameters(recurse=False))
+        trainable = any(p.requires_grad for p in mod.parameters(recurse=False))
+        rows.append({"name": name, "layer": repr(mod), "params": params,
+                     "trainable": bool(params) and trainable})
+    return rows

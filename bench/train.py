@@ -1,0 +1,319 @@
+"""The training engine: one epoch, one evaluation, and a resumable fit of one model.
+
+`fit` writes the per-model artifacts (see bench.artifacts). It checkpoints after every
+epoch and, when re-run with the same configuration, continues after the last complete
+epoch. All randomness inside an epoch derives from (seed, epoch), so a resumed run
+computes exactly what an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import platform
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import click
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import ARTIFACT_FORMAT, __version__
+from . import artifacts as art
+from .data import STREAM_TORCH, Splits, epoch_generator, make_loader
+from .errors import BenchError
+from .metrics import summary_metrics
+from .models import count_parameters, create_model, get_entry, param_groups
+from .protocol import TrainSpec
+
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("fp32", "bf16")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run (as opposed to what to compute, which is the TrainSpec)."""
+
+    device: str = "cpu"              # resolved device: "cpu" or "cuda"
+    precision: str = "fp32"          # fp32, or bf16 autocast (CUDA)
+    pipeline: str = "fast"           # "fast" (device-resident) or "torchvision" (DataLoader)
+    num_workers: int = 2             # DataLoader workers for the torchvision pipeline
+    eval_batch_size: int = 1024      # evaluation needs no gradients, so big batches are cheap
+    deterministic: bool = False      # force deterministic CUDA kernels (slower)
+    channels_last: bool = True       # NHWC memory layout for conv nets
+
+
+def resolve_device(name: str) -> str:
+    if name not in DEVICES:
+        raise BenchError(f"unknown device {name!r}; choose one of: {', '.join(DEVICES)}")
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise BenchError("--device cuda was asked for but no CUDA device is available; use --device cpu or auto")
+    return name
+
+
+def resolve_precision(name: str | None, device: str) -> str:
+    if name is None:
+        return "bf16" if device == "cuda" else "fp32"
+    if name not in PRECISIONS:
+        raise BenchError(f"unknown precision {name!r}; choose one of: {', '.join(PRECISIONS)}")
+    return name
+
+
+def configure_determinism(deterministic: bool) -> None:
+    if deterministic:
+        # cuBLAS needs this before its first call to pick reproducible reductions.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = not deterministic
+    torch.backends.cudnn.deterministic = deterministic
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _autocast(device: str, precision: str):
+    if precision == "bf16":
+        return torch.autocast(device_type=device, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _bar(iterable, *, label: str, show: bool):
+    if not show:
+        return contextlib.nullcontext(iterable)
+    return click.progressbar(iterable, label=label, file=sys.stderr)
+
+
+def train_one_epoch(model, loader, optimizer, *, device: str, precision: str, show_progress: bool = False,
+                    label: str = "train") -> tuple[float, float]:
+    """One pass over `loader`; returns (mean loss, accuracy).
+
+    Sums stay on the device: reading them back each step would stall the GPU.
+    """
+    model.train()
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    seen = 0
+    with _bar(loader, label=label, show=show_progress) as batches:
+        for x, y in batches:
+            with _autocast(device, precision):
+                logits = model(x)
+                loss = F.cross_entropy(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach().double() * len(y)
+            correct += (logits.detach().argmax(1) == y).sum()
+            seen += len(y)
+    return loss_sum.item() / seen, correct.item() / seen
+
+
+@torch.no_grad()
+def predict(model, loader, *, device: str, precision: str) -> tuple[np.ndarray, np.ndarray]:
+    """Logits (float32) and labels for every example of `loader`, in order."""
+    model.eval()
+    logits, labels = [], []
+    for x, y in loader:
+        with _autocast(device, precision):
+            out = model(x)
+        logits.append(out.float())
+        labels.append(y)
+    return torch.cat(logits).cpu().numpy(), torch.cat(labels).cpu().numpy()
+
+
+def evaluate(model, loader, *, device: str, precision: str) -> tuple[float, float]:
+    logits, labels = predict(model, loader, device=device, precision=precision)
+    m = summary_metrics(labels, logits)
+    return m["loss"], m["accuracy"]
+
+
+def make_optimizer(model, spec: TrainSpec):
+    groups = param_groups(model, spec.phases[0].lr, spec.backbone_lr_scale)
+    if spec.optimizer == "sgd":
+        opt = torch.optim.SGD(groups, lr=spec.phases[0].lr, momentum=spec.momentum,
+                              weight_decay=spec.weight_decay)
+    elif spec.optimizer == "adam":
+        opt = torch.optim.Adam(groups, lr=spec.phases[0].lr, weight_decay=spec.weight_decay)
+    else:
+        raise BenchError(f"unknown optimizer {spec.optimizer!r}; choose one of: sgd, adam")
+    base = spec.phases[0].lr
+    # Piecewise-constant phases as a multiplier of each group's first rate, so the
+    # backbone keeps its fixed ratio to the head through every phase.
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda epoch: spec.lr_at(min(epoch, spec.epochs - 1)) / base)
+    return opt, sched
+
+
+def versions() -> dict:
+    import sklearn
+    import torchvision
+
+    return {"bench": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "numpy": np.__version__, "scikit-learn": sklearn.__version__,
+            "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version() if torch.cuda.is_available() else None}
+
+
+def device_name(device: str) -> str:
+    if device == "cuda":
+        return torch.cuda.get_device_name()
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def build_config(spec: TrainSpec, *, seed: int, options: RunOptions, model_kwargs: dict, weights_source: str,
+                 profile: dict, data_facts: dict, model) -> dict:
+    compute = {
+        "spec": spec.to_dict(),
+        "seed": seed,
+        "model_kwargs": model_kwargs,
+        "weights_source": weights_source,
+        "profile": profile,
+        "normalisation": data_facts["normalisation"],
+        "split_seed": data_facts["split_seed"],
+        "sizes": {k: data_facts["shapes"][k][0] for k in ("train", "val", "test")},
+        "precision": options.precision,
+        "pipeline": options.pipeline,
+        "num_workers": options.num_workers if options.pipeline == "torchvision" else 0,
+        "device_type": options.device,
+        "deterministic": options.deterministic,
+        "channels_last": options.channels_last and get_entry(spec.model).convolutional,
+        "randomness": "per-epoch generators seeded from (seed, epoch, stream) via numpy SeedSequence: "
+                      "batch order, crop offsets, flips, and torch's global RNG (dropout)",
+    }
+    fingerprint = hashlib.sha256(json.dumps(compute, sort_keys=True).encode()).hexdigest()[:16]
+    entry = get_entry(spec.model)
+    return {
+        "artifact_format": ARTIFACT_FORMAT,
+        "model": spec.model,
+        "title": entry.title,
+        "description": entry.description,
+        "parameters": count_parameters(model),
+        "compute": compute,
+        "fingerprint": fingerprint,
+        "eval_batch_size": options.eval_batch_size,
+        "compile": False,
+        "cuda_graphs": False,
+        "torch_threads": torch.get_num_threads(),
+        "versions": versions(),
+    }
+
+
+def fit(spec: TrainSpec, splits: Splits, *, seed: int, options: RunOptions, out_dir: Path,
+        model_kwargs: dict | None = None, weights_source: str = "", profile: dict | None = None,
+        data_facts: dict, force: bool = False, show_progress: bool = False, log=None) -> dict:
+    """Train one model for one seed and write its artifacts into `out_dir`.
+
+    Returns its metrics.json content (also for a model found already finished).
+    """
+    log = log or (lambda msg: None)
+    out_dir = Path(out_dir)
+    model_kwargs = dict(model_kwargs or {})
+    device, precision = options.device, options.precision
+    configure_determinism(options.deterministic)
+    seed_everything(seed)
+    model = create_model(spec.model, **model_kwargs)
+    # The state dict is bulky and not JSON; config records its source instead.
+    recorded_kwargs = {k: v for k, v in model_kwargs.items() if k != "state_dict"}
+    config = build_config(spec, seed=seed, options=options, model_kwargs=recorded_kwargs,
+                          weights_source=weights_source, profile=profile or {}, data_facts=data_facts, model=model)
+    ckpt_path, metrics_path = out_dir / art.CHECKPOINT, out_dir / art.METRICS
+
+    if force:
+        for name in (art.CHECKPOINT, art.METRICS, art.PREDICTIONS, art.HISTORY, art.CONFIG):
+            (out_dir / name).unlink(missing_ok=True)
+    elif metrics_path.exists():
+        done = art.read_json(metrics_path)
+        if done.get("fingerprint") == config["fingerprint"]:
+            log(f"{spec.model} seed {seed}: already finished ({done.get('status')}), skipping (--force to redo)")
+            return done
+        raise BenchError(
+            f"{out_dir} holds a finished run with a different configuration; "
+            "use another --artifacts directory or --force to overwrite it"
+        )
+
+    channels_last = config["compute"]["channels_last"]
+    mf = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(device=device, memory_format=mf)
+    optimizer, scheduler = make_optimizer(model, spec)
+    history: list[dict] = []
+    start_epoch = 0
+    elapsed = 0.0
+    if ckpt_path.exists():
+        state = art.load_checkpoint(ckpt_path)
+        if state.get("fingerprint") != config["fingerprint"]:
+            raise BenchError(
+                f"checkpoint {ckpt_path} was written with a different configuration; "
+                "re-run with --force to start this model again"
+            )
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            history, start_epoch, elapsed = state["history"], state["epoch"], state["train_seconds"]
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise BenchError(f"checkpoint {ckpt_path} is incomplete ({exc}); re-run with --force") from None
+        log(f"{spec.model} seed {seed}: resuming after epoch {start_epoch}/{spec.epochs}")
+    art.write_json(out_dir / art.CONFIG, config)
+
+    loader_args = dict(mean=splits.mean, std=splits.std, device=torch.device(device),
+                       channels_last=channels_last, num_workers=options.num_workers)
+    train_loader = make_loader(options.pipeline, *splits.train, batch_size=spec.batch_size, augment=spec.augment,
+                               shuffle=True, seed=seed, **loader_args)
+    val_loader = make_loader("fast", *splits.val, batch_size=options.eval_batch_size, **loader_args)
+
+    status = "complete"
+    for epoch in range(start_epoch, spec.epochs):
+        t0 = time.perf_counter()
+        # Dropout draws from torch's global generator; reseeding it per epoch makes
+        # a resumed epoch identical to an uninterrupted one.
+        torch.manual_seed(epoch_generator(seed, epoch, STREAM_TORCH).initial_seed())
+        train_loader.set_epoch(epoch)
+        tr_loss, tr_acc = train_one_epoch(model, train_loader, optimizer, device=device, precision=precision,
+                                          show_progress=show_progress,
+                                          label=f"{spec.model} s{seed} epoch {epoch + 1}/{spec.epochs}")
+        va_loss, va_acc = evaluate(model, val_loader, device=device, precision=precision)
+        lr = optimizer.param_groups[0]["lr"]
+        scheduler.step()
+        seconds = time.perf_counter() - t0
+        elapsed += seconds
+        history.append({"epoch": epoch + 1, "phase": spec.phase_of(epoch) + 1, "lr": lr, "train_loss": tr_loss,
+                        "train_acc": tr_acc, "val_loss": va_loss, "val_acc": va_acc, "seconds": seconds})
+        log(f"{spec.model} seed {seed} epoch {epoch + 1}/{spec.epochs} lr {lr:g}: train loss {tr_loss:.4f} "
+            f"acc {tr_acc:.4f} | val loss {va_loss:.4f} acc {va_acc:.4f} | {seconds:.1f}s")
+        art.write_history(out_dir / art.HISTORY, history)
+        if not (math.isfinite(tr_loss) and math.isfinite(va_loss)):
+            status = "diverged"
+            log(f"{spec.model} seed {seed}: loss is not finite at epoch {epoch + 1}; stopping this model")
+            break
+        art.save_checkpoint(ckpt_path, {
+            "fingerprint": config["fingerprint"], "epoch": epoch + 1, "history": history,
+            "train_seconds": elapsed, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            # Recorded for inspection; resumption re-derives them from (seed, epoch).
+            "rng": {"torch": torch.get_rng_state(), "numpy": str(np.random.get_state()[1][:4].tolist()),
+                    "cuda": torch.cuda.get_rng_state_all() if device == "cuda" else []},
+        })
+
+    metrics = {"artifact_format": ARTIFACT_FORMAT, "model": spec.model, "seed": seed, "status": status,
+               "fingerprint": config["fingerprint"], "epochs_run": len(history), "train_seconds": elapsed}
+    if status == "complete":
+        t0 = time.perf_counter()
+        test_loader = make_loader("fast", *splits.test, batch_size=options.eval_batch_size, **loader_args)
+        logits, labels = predict(model, test_loader, device=device, precision=precision)
+        metrics["eval_seconds"] = time.perf_counter() - t0
+        art.write_predictions(out_dir / art.PREDICTIONS, labels, logits)
+        metrics["test"] = summary_metrics(labels, logits)
+        log(f"{spec.model} seed {seed}: test loss {metrics['test']['loss']:.4f} "
+            f"accuracy {metrics['test']['accuracy']:.4f}")
+    # metrics.json last: its presence marks the model as finished.
+    art.write_json(metrics_path, metrics)
+    return metrics
