@@ -30,7 +30,7 @@ from . import artifacts as art
 from .data import STREAM_TORCH, Splits, epoch_generator, make_loader
 from .errors import BenchError
 from .metrics import summary_metrics
-from .models import count_parameters, create_model, get_entry, param_groups
+from .models import count_parameters, create_model, get_entry, layer_summary, param_groups
 from .protocol import TrainSpec
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -197,6 +197,7 @@ def build_config(spec: TrainSpec, *, seed: int, options: RunOptions, model_kwarg
         "title": entry.title,
         "description": entry.description,
         "parameters": count_parameters(model),
+        "layers": layer_summary(model),
         "compute": compute,
         "fingerprint": fingerprint,
         "eval_batch_size": options.eval_batch_size,

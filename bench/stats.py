@@ -1,0 +1,135 @@
+"""Uncertainty and significance for test-set results.
+
+Intervals and tests come from scipy (binomtest, bootstrap); the statistics that the
+bootstrap resamples are vectorised here so that 1,000 resamples of 10,000 test images
+take a fraction of a second (they are checked against scikit-learn in the tests).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+from sklearn.calibration import calibration_curve
+
+CONFIDENCE = 0.95
+N_RESAMPLES = 1000
+BOOTSTRAP_SEED = 0
+ECE_BINS = 15
+
+
+def wilson_interval(correct: int, n: int, *, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Wilson score interval for a proportion (here: accuracy)."""
+    ci = stats.binomtest(int(correct), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def _confusion_batched(y: np.ndarray, p: np.ndarray, k: int) -> np.ndarray:
+    """Confusion matrices of every leading index at once: (..., n) -> (..., k, k)."""
+    lead = y.shape[:-1]
+    m = int(np.prod(lead)) if lead else 1
+    yy, pp = y.reshape(m, -1).astype(np.int64), p.reshape(m, -1).astype(np.int64)
+    codes = (np.arange(m)[:, None] * (k * k) + yy * k + pp).ravel()
+    return np.bincount(codes, minlength=m * k * k).reshape(*lead, k, k)
+
+
+def macro_scores(y: np.ndarray, p: np.ndarray, *, num_classes: int = 10, axis: int = -1) -> dict[str, np.ndarray]:
+    """Macro precision, recall and F1 (zero where undefined, as scikit-learn's zero_division=0)."""
+    c = _confusion_batched(np.moveaxis(np.asarray(y), axis, -1), np.moveaxis(np.asarray(p), axis, -1), num_classes)
+    tp = np.diagonal(c, axis1=-2, axis2=-1).astype(np.float64)
+    pred_pos, true_pos = c.sum(-2), c.sum(-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(pred_pos > 0, tp / pred_pos, 0.0)
+        recall = np.where(true_pos > 0, tp / true_pos, 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    return {"precision": precision.mean(-1), "recall": recall.mean(-1), "f1": f1.mean(-1)}
+
+
+def _bootstrap(data: tuple, statistic, *, seed: int, n_resamples: int, confidence: float) -> tuple[float, float]:
+    res = stats.bootstrap(data, statistic, paired=True, vectorized=True, n_resamples=n_resamples,
+                          confidence_level=confidence, method="percentile", batch=100,
+                          rng=np.random.default_rng(seed))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def bootstrap_macro_intervals(y: np.ndarray, pred: np.ndarray, *, num_classes: int = 10, seed: int = BOOTSTRAP_SEED,
+                              n_resamples: int = N_RESAMPLES, confidence: float = CONFIDENCE) -> dict:
+    """95 % percentile-bootstrap intervals over test examples for macro P, R and F1."""
+    out = {}
+    for name in ("precision", "recall", "f1"):
+        def statistic(yy, pp, axis=-1, _name=name):
+            return macro_scores(yy, pp, num_classes=num_classes, axis=axis)[_name]
+        out[name] = _bootstrap((y, pred), statistic, seed=seed, n_resamples=n_resamples, confidence=confidence)
+    return out
+
+
+def paired_difference_intervals(y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, *, num_classes: int = 10,
+                                seed: int = BOOTSTRAP_SEED, n_resamples: int = N_RESAMPLES,
+                                confidence: float = CONFIDENCE) -> dict:
+    """Paired bootstrap intervals for accuracy(A) - accuracy(B) and macroF1(A) - macroF1(B)."""
+
+    def acc_diff(yy, a, b, axis=-1):
+        return (a == yy).mean(axis) - (b == yy).mean(axis)
+
+    def f1_diff(yy, a, b, axis=-1):
+        return (macro_scores(yy, a, num_classes=num_classes, axis=axis)["f1"]
+                - macro_scores(yy, b, num_classes=num_classes, axis=axis)["f1"])
+
+    data = (y, pred_a, pred_b)
+    return {"accuracy": _bootstrap(data, acc_diff, seed=seed, n_resamples=n_resamples, confidence=confidence),
+            "f1": _bootstrap(data, f1_diff, seed=seed, n_resamples=n_resamples, confidence=confidence)}
+
+
+def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> dict:
+    """Exact McNemar test on paired correctness: a two-sided binomial test on the discordant pairs."""
+    correct_a, correct_b = np.asarray(correct_a, bool), np.asarray(correct_b, bool)
+    b = int((correct_a & ~correct_b).sum())  # A right, B wrong
+    c = int((~correct_a & correct_b).sum())  # A wrong, B right
+    p = 1.0 if b + c == 0 else float(stats.binomtest(b, b + c, 0.5).pvalue)
+    return {"a_only": b, "b_only": c, "p_value": p}
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    from scipy.special import softmax as _softmax
+
+    return _softmax(logits.astype(np.float64), axis=1)
+
+
+def calibration(labels: np.ndarray, logits: np.ndarray, *, n_bins: int = ECE_BINS) -> dict:
+    """Top-label expected calibration error and the reliability diagram's points.
+
+    ECE = sum over equal-width confidence bins of (bin share) x |accuracy - mean confidence|.
+    """
+    probs = softmax(logits)
+    conf = probs.max(1)
+    correct = (probs.argmax(1) == labels).astype(int)
+    acc_bin, conf_bin = calibration_curve(correct, conf, n_bins=n_bins, strategy="uniform")
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    # Same binning as calibration_curve: right edges belong to the bin on their left, except 1.0.
+    counts = np.bincount(np.clip(np.searchsorted(edges[1:-1], conf, side="left"), 0, n_bins - 1),
+                         minlength=n_bins)
+    weights = counts[counts > 0] / len(conf)
+    ece = float(np.sum(weights * np.abs(acc_bin - conf_bin)))
+    return {"ece": ece, "bins": n_bins, "accuracy": acc_bin.tolist(), "confidence": conf_bin.tolist(),
+            "counts": counts[counts > 0].tolist(), "mean_confidence": float(conf.mean())}
+
+
+def top_confusions(cm: np.ndarray, classes: list[str], *, k: int = 5) -> list[dict]:
+    """The k largest off-diagonal cells: (true, predicted, count, share of the true class)."""
+    off = cm.astype(float).copy()
+    np.fill_diagonal(off, -1)
+    order = np.argsort(off, axis=None)[::-1][:k]
+    rows = []
+    for flat in order:
+        i, j = divmod(int(flat), cm.shape[1])
+        if off[i, j] <= 0:
+            break
+        rows.append({"true": classes[i], "predicted": classes[j], "count": int(cm[i, j]),
+                     "share": float(cm[i, j] / max(cm[i].sum(), 1))})
+    return rows
+
+
+def describe_seeds(values: list[float]) -> dict:
+    """Mean, sample std (0 for one seed), min and max across seeds."""
+    arr = np.asarray(values, dtype=float)
+    return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0,
+            "min": float(arr.min()), "max": float(arr.max()), "n": int(len(arr))}
