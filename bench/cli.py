@@ -155,6 +155,7 @@ def train(models, **kwargs):
 @click.option("--affiliation", default="", help="Author's affiliation.")
 def all_(out, title, author, affiliation, **kwargs):
     """Train every model of the study, then write the report."""
+    from .data import default_data_dir
     from .models import model_names
 
     report_out = out
@@ -169,7 +170,7 @@ def all_(out, title, author, affiliation, **kwargs):
 
     report_out = report_out or run_dir / "report.pdf"
     written = render_report(run_dir, report_out, title=title, author=author, affiliation=affiliation,
-                            data_dir=kwargs["data_dir"])
+                            data_dir=kwargs["data_dir"] or default_data_dir(), log=_log)
     for path in written:
         _log(f"wrote {path}")
 
@@ -226,5 +227,20 @@ def models(profile_name):
                    + (f", backbone lr x{spec.backbone_lr_scale:g}" if spec.backbone_lr_scale != 1 else ""))
 
 
-def main():  # pragma: no cover - console entry point alias
-    cli()
+@cli.command()
+@click.argument("artifacts_dir", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("report.pdf"),
+              show_default=True, help="Report file (.pdf or .html); the other format and summary.json are "
+                                      "written beside it.")
+@click.option("--title", default=None, help="Report title.")
+@click.option("--author", default="", help="Report author.")
+@click.option("--affiliation", default="", help="Author's affiliation.")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="BENCH_DATA_DIR", default=None,
+              help="CIFAR-10 root, only for the gallery of confident mistakes (optional).")
+def report(artifacts_dir, out, title, author, affiliation, data_dir):
+    """Render the HTML and PDF report from ARTIFACTS_DIR alone."""
+    from .report import render_report
+
+    for path in render_report(artifacts_dir, out, title=title, author=author, affiliation=affiliation,
+                              data_dir=data_dir, log=_log):
+        _log(f"wrote {path}")

@@ -1,0 +1,108 @@
+"""Shared fixtures: a synthetic CIFAR-10 root and tiny splits, so that no test needs the real data."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.data import BASE_FOLDER, Splits, channel_stats
+
+CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def synthetic_images(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Learnable images: a class-specific colour plus noise, NHWC uint8."""
+    palette = np.linspace(30, 225, 30).reshape(10, 3)[rng.permutation(10)]
+    noise = rng.integers(-40, 41, size=(len(labels), 32, 32, 3), dtype=np.int16)
+    return np.clip(palette[labels][:, None, None, :] + noise, 0, 255).astype(np.uint8)
+
+
+def write_cifar_root(root: Path, *, per_file: int = 10000, test: int = 10000, seed: int = 0) -> Path:
+    """Write a CIFAR-10 root in the original pickle layout (pixels are synthetic)."""
+    rng = np.random.default_rng(seed)
+    folder = root / BASE_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "batches.meta", "wb") as fh:
+        pickle.dump({"label_names": CLASSES, "num_cases_per_batch": per_file, "num_vis": 3072}, fh)
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for name in names:
+        n = test if name == "test_batch" else per_file
+        labels = np.tile(np.arange(10), n // 10)
+        rng.shuffle(labels)
+        images = synthetic_images(labels, rng)
+        data = images.transpose(0, 3, 1, 2).reshape(n, 3072)
+        with open(folder / name, "wb") as fh:
+            pickle.dump({"batch_label": name, "labels": labels.tolist(), "data": data}, fh)
+    return root
+
+
+@pytest.fixture(scope="session")
+def cifar_root(tmp_path_factory) -> Path:
+    """A full-size (50,000 + 10,000) synthetic CIFAR-10 root, written once per session."""
+    return write_cifar_root(tmp_path_factory.mktemp("cifar"))
+
+
+@pytest.fixture
+def tiny_splits() -> Splits:
+    rng = np.random.default_rng(1)
+    parts = []
+    for n in (256, 64, 100):
+        labels = np.tile(np.arange(10), n // 10 + 1)[:n]
+        parts.append((synthetic_images(labels, rng), labels.astype(np.int64)))
+    mean, std = channel_stats(parts[0][0])
+    return Splits(parts[0], parts[1], parts[2], mean, std)
+
+
+@pytest.fixture
+def real_data_dir() -> Path:
+    path = os.environ.get("BENCH_DATA_DIR")
+    if not path or not (Path(path) / BASE_FOLDER / "data_batch_1").exists():
+        pytest.skip("BENCH_DATA_DIR does not point to CIFAR-10")
+    return Path(path)
+
+
+def make_tiny_splits(seed: int = 1) -> Splits:
+    rng = np.random.default_rng(seed)
+    parts = []
+    for n in (256, 64, 100):
+        labels = np.tile(np.arange(10), n // 10 + 1)[:n]
+        parts.append((synthetic_images(labels, rng), labels.astype(np.int64)))
+    mean, std = channel_stats(parts[0][0])
+    return Splits(parts[0], parts[1], parts[2], mean, std)
+
+
+def tiny_facts(splits: Splits) -> dict:
+    from bench.data import Cifar10, describe
+
+    d = Cifar10(splits.train[0], splits.train[1], splits.test[0], splits.test[1], CLASSES,
+                {"train": {"sha256": None, "expected": "x", "ok": None},
+                 "test": {"sha256": None, "expected": "y", "ok": None}})
+    return describe(d, splits)
+
+
+def build_run(out: Path, models: list[str], seeds: list[int], *, epochs: int | None = 2) -> Path:
+    """Train tiny models into `out` through the real engine, as `bench train` would."""
+    from bench import artifacts as art
+    from bench.plots import sample_grid_png
+    from bench.protocol import get_profile
+    from bench.study import run_models
+    from bench.train import RunOptions
+
+    splits = make_tiny_splits()
+    facts = tiny_facts(splits)
+    art.write_json(out / art.DATASET, facts)
+    art.write_bytes(out / art.SAMPLES, sample_grid_png(splits.train[0], splits.train[1], CLASSES, per_class=3))
+    run_models(models, seeds, splits=splits, facts=facts, profile=get_profile("smoke"), options=RunOptions(),
+               out=out, vgg_weights=None, pretrained=False, download=False, frozen_blocks=3, image_size=32,
+               epochs=epochs, force=False, show_progress=False, log=None, command=["bench", "train", *models])
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """Artifacts of MLP and CNN, two seeds each, trained for 2 epochs on tiny synthetic data."""
+    return build_run(tmp_path_factory.mktemp("run"), ["mlp", "cnn"], [0, 1])
