@@ -15,6 +15,13 @@ ARTIFACTS_ROOT = Path("artifacts")
 
 
 class BenchGroup(click.Group):
+    def make_context(self, info_name, args, parent=None, **extra):
+        argv = ["bench", *args]
+        ctx = super().make_context(info_name, args, parent=parent, **extra)
+        # Recorded in the manifest as the command that reproduces the run.
+        ctx.meta["bench.argv"] = argv
+        return ctx
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
@@ -101,8 +108,6 @@ def cli():
 def _run_training(models, *, data_dir, download, verify, profile_name, artifacts_dir, device, precision,
                   input_pipeline, num_workers, seed, seeds, epochs, vgg_weights, pretrained, frozen_blocks,
                   image_size, deterministic, force, dry_run) -> Path:
-    import torch
-
     from .data import default_data_dir
     from .protocol import get_profile, spec_for
     from .study import command_line, prepare_data, run_models
@@ -121,13 +126,11 @@ def _run_training(models, *, data_dir, download, verify, profile_name, artifacts
                 "models": {m: spec_for(m, profile, epochs=epochs).to_dict() for m in models}}
         click.echo(json.dumps(plan, indent=2))
         return out
-    if dev == "cpu":
-        torch.set_num_threads(torch.get_num_threads())
     _, splits, facts = prepare_data(data_dir, profile, download=download, verify=verify, out=out)
     run_models(models, seed_list, splits=splits, facts=facts, profile=profile, options=options, out=out,
                vgg_weights=vgg_weights, pretrained=pretrained, download=download, frozen_blocks=frozen_blocks,
                image_size=image_size, epochs=epochs, force=force, show_progress=sys.stderr.isatty(), log=_log,
-               command=command_line())
+               command=click.get_current_context().meta.get("bench.argv", command_line()))
     _log(f"artifacts in {out}")
     return out
 
@@ -225,6 +228,70 @@ def models(profile_name):
         click.echo(f"{'':<8} {spec.optimizer}, lr phases {phases} ({spec.epochs} epochs), weight decay "
                    f"{spec.weight_decay:g}, batch {spec.batch_size}"
                    + (f", backbone lr x{spec.backbone_lr_scale:g}" if spec.backbone_lr_scale != 1 else ""))
+
+
+@cli.command()
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--models", "model_list", default="mlp,cnn,cnn_bn,vgg16", show_default=True,
+              help="Comma-separated models to time.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=None,
+              help="Default: bf16 on CUDA, fp32 on CPU.")
+@click.option("--steps", type=click.IntRange(1), default=20, show_default=True, help="Timed steps per measurement.")
+@click.option("--warmup", type=click.IntRange(0), default=5, show_default=True, help="Untimed steps first.")
+@click.option("--num-workers", type=click.IntRange(0), default=None,
+              help="DataLoader workers of the torchvision pipeline. Default: min(4, CPU count), as the study.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="JSON results. Default: artifacts/speed-<device>.json.")
+def speed(device, model_list, precision, steps, warmup, num_workers, out):
+    """Benchmark training throughput of the fast and torchvision input pipelines, side by side."""
+    import os
+
+    from . import artifacts as art
+    from .models import get_entry
+    from .speed import format_table, run_speed
+    from .train import resolve_device, resolve_precision, versions, device_name
+
+    names = [m.strip() for m in model_list.split(",") if m.strip()]
+    for m in names:
+        get_entry(m)
+    dev = resolve_device(device)
+    prec = resolve_precision(precision, dev)
+    workers = num_workers if num_workers is not None else min(4, os.cpu_count() or 1)
+    result = run_speed(names, device=dev, precision=prec, steps=steps, warmup=warmup, num_workers=workers, log=_log)
+    result.update(device_name=device_name(dev), versions=versions())
+    click.echo(format_table(result))
+    out = out or ARTIFACTS_ROOT / f"speed-{dev}.json"
+    art.write_json(out, result)
+    _log(f"saved {out}")
+
+
+@cli.command()
+@click.argument("artifacts_dir", type=click.Path(path_type=Path))
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="BENCH_DATA_DIR", default=None,
+              help="CIFAR-10 root. Env: BENCH_DATA_DIR.")
+@click.option("--download/--no-download", default=True, show_default=True)
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None,
+              help="Default: the device type the run was recorded on.")
+@click.option("--vgg-weights", type=click.Path(dir_okay=False, path_type=Path), envvar="BENCH_VGG16_WEIGHTS",
+              default=None, help="Local VGG16 features state_dict. Env: BENCH_VGG16_WEIGHTS.")
+@click.option("--models", "model_list", default=None, help="Comma-separated models to verify (default: all).")
+def verify(artifacts_dir, data_dir, download, device, vgg_weights, model_list):
+    """Re-run a recorded run from its configs and check the results are bitwise identical."""
+    from .data import default_data_dir
+    from .study import verify_run
+    from .train import resolve_device
+
+    if device:
+        resolve_device(device)
+    models = [m.strip() for m in model_list.split(",")] if model_list else None
+    rows = verify_run(artifacts_dir, data_dir=data_dir or default_data_dir(), device=device, vgg_weights=vgg_weights,
+                      download=download, models=models, log=_log)
+    for r in rows:
+        detail = "" if r["status"] != "different" else \
+            f" (max |logit diff| {r['max_logit_diff']:.3g}, max history diff {r['max_history_diff']:.3g})"
+        click.echo(f"{r['model']:<8} seed {r['seed']}: {r['status']}{detail}")
+    if any(r["status"] == "different" for r in rows):
+        raise click.exceptions.Exit(1)
 
 
 @cli.command()

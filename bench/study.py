@@ -91,3 +91,80 @@ def run_models(models: list[str], seeds: list[int], *, splits: Splits, facts: di
 
 def command_line() -> list[str]:
     return ["bench", *sys.argv[1:]]
+
+
+def spec_from_config(config: dict):
+    from .protocol import Phase, TrainSpec
+
+    d = dict(config["compute"]["spec"])
+    d.pop("epochs", None)
+    d["phases"] = tuple(Phase(**p) for p in d["phases"])
+    return TrainSpec(**d)
+
+
+def verify_run(run_dir: Path, *, data_dir: Path, device: str | None, vgg_weights: str | None, download: bool,
+               models: list[str] | None = None, log=None) -> list[dict]:
+    """Re-run every recorded model/seed from its config.json and compare with the saved results.
+
+    Returns one row per run: whether predictions and history are bitwise equal, else the largest differences.
+    """
+    import tempfile
+
+    from .errors import BenchError
+    from .protocol import Profile
+
+    log = log or (lambda msg: None)
+    run_dir = Path(run_dir)
+    manifest_path = run_dir / art.MANIFEST
+    if not manifest_path.exists():
+        raise BenchError(f"{run_dir} is not a bench artifacts directory (no {art.MANIFEST})")
+    art.check_format(art.read_json(manifest_path), manifest_path)
+    runs = [r for r in art.list_runs(run_dir) if models is None or r[0] in models]
+    if not runs:
+        raise BenchError(f"{run_dir} holds no trained model to verify")
+    rows, prepared = [], {}
+    recorded = art.read_json(run_dir / art.DATASET)
+    # Check the pixels only if the recorded run did.
+    check_pixels = recorded["checksums"]["train"]["ok"] is not None
+    for model, seed, path in runs:
+        config = art.read_json(path / art.CONFIG)
+        art.check_format(config, path / art.CONFIG)
+        if not (path / art.METRICS).exists():
+            rows.append({"model": model, "seed": seed, "status": "unfinished, not verified"})
+            continue
+        compute = config["compute"]
+        profile = Profile(**compute["profile"])
+        if profile.name not in prepared:
+            prepared[profile.name] = prepare_data(data_dir, profile, download=download, verify=check_pixels)
+        _, splits, facts = prepared[profile.name]
+        if facts["normalisation"] != compute["normalisation"]:
+            raise BenchError(f"the data in {data_dir} differs from the recorded run (normalisation statistics)")
+        options = RunOptions(device=device or compute["device_type"], precision=compute["precision"],
+                             pipeline=compute["pipeline"], num_workers=compute["num_workers"] or 2,
+                             deterministic=compute["deterministic"], channels_last=compute["channels_last"],
+                             eval_batch_size=config["eval_batch_size"])
+        kwargs = dict(compute["model_kwargs"])
+        if model == "vgg16":
+            pretrained = not compute["weights_source"].startswith("none")
+            kwargs["state_dict"] = resolve_vgg_weights(vgg_weights, pretrained=pretrained, download=download)[0]
+        log(f"verifying {model} seed {seed} ...")
+        with tempfile.TemporaryDirectory(prefix="bench-verify-") as tmp:
+            metrics = fit(spec_from_config(config), splits, seed=seed, options=options, out_dir=Path(tmp),
+                          model_kwargs=kwargs, weights_source=compute["weights_source"],
+                          profile=compute["profile"], data_facts=facts)
+            new_hist = art.read_history(Path(tmp) / art.HISTORY)
+            new_pred = art.read_predictions(Path(tmp) / art.PREDICTIONS) if metrics["status"] == "complete" else None
+        old_hist = art.read_history(path / art.HISTORY)
+        old_pred = art.read_predictions(path / art.PREDICTIONS) if (path / art.PREDICTIONS).exists() else None
+        keys = [k for k in art.HISTORY_FIELDS if k != "seconds"]
+        hist_diff = (max((abs(a[k] - b[k]) for a, b in zip(old_hist, new_hist) for k in keys), default=0.0)
+                     if len(old_hist) == len(new_hist) else float("inf"))
+        if old_pred is None or new_pred is None:
+            logit_diff = 0.0 if old_pred is None and new_pred is None else float("inf")
+        else:
+            logit_diff = float(np.max(np.abs(old_pred["logits"] - new_pred["logits"])))
+        same = (logit_diff == 0.0 and hist_diff == 0.0
+                and (old_pred is None or np.array_equal(old_pred["logits"], new_pred["logits"])))
+        rows.append({"model": model, "seed": seed, "status": "identical" if same else "different",
+                     "max_logit_diff": logit_diff, "max_history_diff": hist_diff})
+    return rows

@@ -95,6 +95,17 @@ def _bar(iterable, *, label: str, show: bool):
     return click.progressbar(iterable, label=label, file=sys.stderr)
 
 
+def train_step(model, x, y, optimizer, *, device: str, precision: str):
+    """One optimisation step; returns the (detached) loss and logits, still on the device."""
+    with _autocast(device, precision):
+        logits = model(x)
+        loss = F.cross_entropy(logits, y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach(), logits.detach()
+
+
 def train_one_epoch(model, loader, optimizer, *, device: str, precision: str, show_progress: bool = False,
                     label: str = "train") -> tuple[float, float]:
     """One pass over `loader`; returns (mean loss, accuracy).
@@ -107,14 +118,9 @@ def train_one_epoch(model, loader, optimizer, *, device: str, precision: str, sh
     seen = 0
     with _bar(loader, label=label, show=show_progress) as batches:
         for x, y in batches:
-            with _autocast(device, precision):
-                logits = model(x)
-                loss = F.cross_entropy(logits, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.detach().double() * len(y)
-            correct += (logits.detach().argmax(1) == y).sum()
+            loss, logits = train_step(model, x, y, optimizer, device=device, precision=precision)
+            loss_sum += loss.double() * len(y)
+            correct += (logits.argmax(1) == y).sum()
             seen += len(y)
     return loss_sum.item() / seen, correct.item() / seen
 
@@ -175,6 +181,8 @@ def build_config(spec: TrainSpec, *, seed: int, options: RunOptions, model_kwarg
         "spec": spec.to_dict(),
         "seed": seed,
         "model_kwargs": model_kwargs,
+        # The architecture itself, so that editing a model's code invalidates old checkpoints.
+        "architecture": hashlib.sha256(repr(model).encode()).hexdigest()[:16],
         "weights_source": weights_source,
         "profile": profile,
         "normalisation": data_facts["normalisation"],
@@ -227,6 +235,9 @@ def fit(spec: TrainSpec, splits: Splits, *, seed: int, options: RunOptions, out_
     config = build_config(spec, seed=seed, options=options, model_kwargs=recorded_kwargs,
                           weights_source=weights_source, profile=profile or {}, data_facts=data_facts, model=model)
     ckpt_path, metrics_path = out_dir / art.CHECKPOINT, out_dir / art.METRICS
+    # A process killed mid-write leaves its temporary file behind; the real file is intact.
+    for stray in out_dir.glob(".*.tmp"):
+        stray.unlink(missing_ok=True)
 
     if force:
         for name in (art.CHECKPOINT, art.METRICS, art.PREDICTIONS, art.HISTORY, art.CONFIG):
