@@ -232,14 +232,24 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
     return {"total": total, "trainable": trainable, "frozen": total - trainable}
 
 
+def _describe_layer(mod: nn.Module) -> str:
+    if isinstance(mod, nn.Conv2d):
+        return f"Conv2d {mod.in_channels}→{mod.out_channels}, {mod.kernel_size[0]}×{mod.kernel_size[1]}"
+    if isinstance(mod, nn.Linear):
+        return f"Linear {mod.in_features}→{mod.out_features}"
+    if isinstance(mod, nn.BatchNorm2d):
+        return f"BatchNorm2d {mod.num_features}"
+    return type(mod).__name__
+
+
 def layer_summary(model: nn.Module) -> list[dict]:
-    """One row per leaf layer with parameters or a shape-changing role, for the report."""
+    """One row per leaf layer, for the report's architecture table."""
     rows = []
     for name, mod in model.named_modules():
         if list(mod.children()):
             continue
         params = sum(p.numel() for p in mod.parameters(recurse=False))
         trainable = any(p.requires_grad for p in mod.parameters(recurse=False))
-        rows.append({"name": name, "layer": repr(mod), "params": params,
+        rows.append({"name": name, "layer": _describe_layer(mod), "params": params,
                      "trainable": bool(params) and trainable})
     return rows

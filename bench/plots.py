@@ -83,9 +83,10 @@ def confusion_png(cm: np.ndarray, classes: list[str], *, title: str) -> bytes:
     norm = np.divide(cm, rows, out=np.zeros_like(cm, dtype=float), where=rows > 0)
     sns.heatmap(cm, annot=True, fmt="d", cmap="Blues", cbar=False, ax=axes[0], annot_kws={"size": 5.5},
                 xticklabels=classes, yticklabels=classes, square=True)
-    sns.heatmap(norm, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, cbar=False, ax=axes[1],
+    # Whole percentages keep ten digits per row legible at print size.
+    sns.heatmap(100 * norm, annot=True, fmt=".0f", cmap="Blues", vmin=0, vmax=100, cbar=False, ax=axes[1],
                 annot_kws={"size": 5.5}, xticklabels=classes, yticklabels=classes, square=True)
-    for ax, sub in zip(axes, ("counts", "row-normalised")):
+    for ax, sub in zip(axes, ("counts", "% of each true class")):
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
         ax.set_title(sub, fontsize=8)

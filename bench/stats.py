@@ -44,22 +44,28 @@ def macro_scores(y: np.ndarray, p: np.ndarray, *, num_classes: int = 10, axis: i
     return {"precision": precision.mean(-1), "recall": recall.mean(-1), "f1": f1.mean(-1)}
 
 
-def _bootstrap(data: tuple, statistic, *, seed: int, n_resamples: int, confidence: float) -> tuple[float, float]:
+def _bootstrap(data: tuple, statistic, *, seed: int, n_resamples: int, confidence: float) -> list[tuple[float, float]]:
+    """Percentile intervals of a vector-valued statistic; one resampling serves every component."""
     res = stats.bootstrap(data, statistic, paired=True, vectorized=True, n_resamples=n_resamples,
                           confidence_level=confidence, method="percentile", batch=100,
                           rng=np.random.default_rng(seed))
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+    lows, highs = np.atleast_1d(res.confidence_interval.low), np.atleast_1d(res.confidence_interval.high)
+    return [(float(lo), float(hi)) for lo, hi in zip(lows, highs)]
+
+
+MACRO_KEYS = ("precision", "recall", "f1")
 
 
 def bootstrap_macro_intervals(y: np.ndarray, pred: np.ndarray, *, num_classes: int = 10, seed: int = BOOTSTRAP_SEED,
                               n_resamples: int = N_RESAMPLES, confidence: float = CONFIDENCE) -> dict:
     """95 % percentile-bootstrap intervals over test examples for macro P, R and F1."""
-    out = {}
-    for name in ("precision", "recall", "f1"):
-        def statistic(yy, pp, axis=-1, _name=name):
-            return macro_scores(yy, pp, num_classes=num_classes, axis=axis)[_name]
-        out[name] = _bootstrap((y, pred), statistic, seed=seed, n_resamples=n_resamples, confidence=confidence)
-    return out
+
+    def statistic(yy, pp, axis=-1):
+        m = macro_scores(yy, pp, num_classes=num_classes, axis=axis)
+        return np.stack([m[k] for k in MACRO_KEYS])
+
+    cis = _bootstrap((y, pred), statistic, seed=seed, n_resamples=n_resamples, confidence=confidence)
+    return dict(zip(MACRO_KEYS, cis))
 
 
 def paired_difference_intervals(y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, *, num_classes: int = 10,
@@ -67,16 +73,14 @@ def paired_difference_intervals(y: np.ndarray, pred_a: np.ndarray, pred_b: np.nd
                                 confidence: float = CONFIDENCE) -> dict:
     """Paired bootstrap intervals for accuracy(A) - accuracy(B) and macroF1(A) - macroF1(B)."""
 
-    def acc_diff(yy, a, b, axis=-1):
-        return (a == yy).mean(axis) - (b == yy).mean(axis)
+    def statistic(yy, a, b, axis=-1):
+        acc = (a == yy).mean(axis) - (b == yy).mean(axis)
+        f1 = (macro_scores(yy, a, num_classes=num_classes, axis=axis)["f1"]
+              - macro_scores(yy, b, num_classes=num_classes, axis=axis)["f1"])
+        return np.stack([acc, f1])
 
-    def f1_diff(yy, a, b, axis=-1):
-        return (macro_scores(yy, a, num_classes=num_classes, axis=axis)["f1"]
-                - macro_scores(yy, b, num_classes=num_classes, axis=axis)["f1"])
-
-    data = (y, pred_a, pred_b)
-    return {"accuracy": _bootstrap(data, acc_diff, seed=seed, n_resamples=n_resamples, confidence=confidence),
-            "f1": _bootstrap(data, f1_diff, seed=seed, n_resamples=n_resamples, confidence=confidence)}
+    acc, f1 = _bootstrap((y, pred_a, pred_b), statistic, seed=seed, n_resamples=n_resamples, confidence=confidence)
+    return {"accuracy": acc, "f1": f1}
 
 
 def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> dict:
