@@ -24,9 +24,9 @@ from . import plots, stats
 from .errors import BenchError
 from .metrics import confusion, per_class_table, summary_metrics
 from .protocol import REFERENCE, STUDY
+from report_templates import TEMPLATES_DIR
 
 OUT_EXTENSIONS = (".pdf", ".html")
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "report_templates"
 ALPHA = 0.05
 MODEL_ORDER = list(STUDY)
 

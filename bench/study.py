@@ -19,12 +19,15 @@ from .train import RunOptions, device_name, fit, versions
 
 
 def git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    """The commit of the code that ran: the package's checkout, else the working directory's."""
+    for where in (Path(__file__).resolve().parent, Path.cwd()):
+        try:
+            out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=where)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if out.returncode == 0 and out.stdout.strip():
+            return out.stdout.strip()
+    return None
 
 
 def prepare_data(data_dir: Path, profile: Profile, *, download: bool, verify: bool,
@@ -83,7 +86,7 @@ def run_models(models: list[str], seeds: list[int], *, splits: Splits, facts: di
                           data_facts=facts, force=force, show_progress=show_progress, log=log)
             results[(name, seed)] = metrics
             update_manifest(out, models={f"{name}/seed-{seed}": {
-                "status": metrics["status"], "wall_seconds": time.perf_counter() - t0,
+                "status": metrics["status"], "wall_seconds": time.perf_counter() - t0, "command": command,
                 "train_seconds": metrics.get("train_seconds"),
                 "test_accuracy": metrics.get("test", {}).get("accuracy")}})
     return results

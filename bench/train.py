@@ -310,8 +310,10 @@ def fit(spec: TrainSpec, splits: Splits, *, seed: int, options: RunOptions, out_
             "fingerprint": config["fingerprint"], "epoch": epoch + 1, "history": history,
             "train_seconds": elapsed, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
-            # Recorded for inspection; resumption re-derives them from (seed, epoch).
-            "rng": {"torch": torch.get_rng_state(), "numpy": str(np.random.get_state()[1][:4].tolist()),
+            # Recorded for inspection only: every generator used in an epoch (batch order,
+            # crops, flips, dropout) is re-derived from (seed, epoch) on resume; numpy's and
+            # Python's global generators are not used during training.
+            "rng": {"torch": torch.get_rng_state(),
                     "cuda": torch.cuda.get_rng_state_all() if device == "cuda" else []},
         })
 
