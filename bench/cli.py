@@ -120,6 +120,9 @@ def _run_training(models, *, data_dir, download, verify, profile_name, artifacts
                          num_workers=num_workers, deterministic=deterministic)
     out = artifacts_dir or ARTIFACTS_ROOT / profile.name
     data_dir = data_dir or default_data_dir()
+    if deterministic and dev == "cuda":
+        _log("warning: --deterministic forces deterministic CUDA kernels and disables cuDNN autotuning; "
+             "expect slower training")
     if dry_run:
         plan = {"artifacts": str(out), "data_dir": str(data_dir), "profile": profile.name, "seeds": seed_list,
                 "options": options.__dict__,

@@ -181,11 +181,16 @@ def analyse(artifacts: Artifacts) -> dict:
     for a, b in itertools.combinations(ranked, 2):
         out["pairs"].append(_verdict(a, b, finished[a], finished[b], titles))
     pair = {(p["a"], p["b"]): p for p in out["pairs"]}
-    ranking, rank = [], 0
+    # A model joins the rank of the best model of the current group when the two are not
+    # significantly different; comparing with the group's leader (not the neighbour) keeps
+    # ties from chaining across models that do differ significantly.
+    ranking, rank, leader = [], 0, None
     for i, m in enumerate(ranked):
-        tied = i > 0 and not pair[(ranked[i - 1], m)]["significant"]
-        rank = rank if tied else i + 1
+        tied = leader is not None and not pair[(leader, m)]["significant"]
+        if not tied:
+            rank, leader = i + 1, m
         ranking.append({"model": m, "title": titles[m], "rank": rank, "tied_with_previous": tied,
+                        "tied_with": titles[leader] if tied else None,
                         "accuracy": out["models"][m]["aggregate"]["accuracy"]["mean"]})
     out["ranking"] = ranking
     if len(ranked) >= 2:

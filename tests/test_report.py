@@ -153,3 +153,32 @@ def test_bad_out_paths(tiny_run, tmp_path):
         with pytest.raises(BenchError, match="not writable"):
             report.render_report(tiny_run, ro / "r.pdf")
     assert list(tmp_path.iterdir()) == [] or all(p.name == "ro" for p in tmp_path.iterdir())
+
+
+def test_ties_do_not_chain_across_significant_differences():
+    # Built so that A~B and B~C are not significant (20 vs 10 discordant images, p = 0.10)
+    # but A vs C is (40 vs 20, p = 0.013): B ties with A, and C must not inherit that rank.
+    from bench.report import Artifacts
+
+    y = np.arange(1000) % 10
+    base = set(range(740))
+    correct = {"a": base | set(range(740, 800)),
+               "b": base | set(range(760, 810)),
+               "c": base | set(range(780, 800)) | set(range(800, 820))}
+
+    class Run:
+        def __init__(self, model):
+            right = np.isin(np.arange(1000), sorted(correct[model]))
+            pred = np.where(right, y, (y + 1) % 10)
+            self.model, self.seed, self.status, self.history, self.path = model, 0, "complete", [], None
+            self.config = {"title": model.upper(), "parameters": {"total": 1, "trainable": 1, "frozen": 0}}
+            self.metrics = {"status": "complete", "train_seconds": 1.0}
+            self.predictions = {"labels": y, "logits": np.eye(10)[pred] * 5.0, "predicted": pred}
+
+    arts = Artifacts(root=None, manifest={}, dataset={"classes": CLASSES}, samples_png=None,
+                     runs=[Run("a"), Run("b"), Run("c")])
+    summary = report.analyse(arts)
+    sig = {(p["a"], p["b"]): p["significant"] for p in summary["pairs"]}
+    assert sig == {("a", "b"): False, ("a", "c"): True, ("b", "c"): False}
+    ranks = {r["model"]: r["rank"] for r in summary["ranking"]}
+    assert ranks == {"a": 1, "b": 1, "c": 3}
