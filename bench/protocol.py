@@ -6,7 +6,7 @@ Every field ends up in each run's config.json.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 
 from .errors import BenchError
 

@@ -223,7 +223,7 @@ def _mistake_gallery(run: SeedRun, classes: list[str], test_images: np.ndarray |
     return _data_uri(plots.mistakes_png(test_images[top], captions)) if len(top) else None
 
 
-def _load_test_images(data_dir: Path | None, dataset: dict) -> tuple[np.ndarray | None, str]:
+def _load_test_images(data_dir: Path | None) -> tuple[np.ndarray | None, str]:
     from .data import BASE_FOLDER, TEST_FILES, _read_batches
 
     if data_dir is None:
@@ -241,7 +241,7 @@ def _load_test_images(data_dir: Path | None, dataset: dict) -> tuple[np.ndarray 
 def build_context(artifacts: Artifacts, summary: dict, *, title: str | None, author: str, affiliation: str,
                   data_dir: Path | None) -> dict:
     classes = summary["classes"]
-    test_images, gallery_note = _load_test_images(data_dir, artifacts.dataset)
+    test_images, gallery_note = _load_test_images(data_dir)
     models = []
     f1_table = {}
     reliability = {}

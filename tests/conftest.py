@@ -48,13 +48,7 @@ def cifar_root(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def tiny_splits() -> Splits:
-    rng = np.random.default_rng(1)
-    parts = []
-    for n in (256, 64, 100):
-        labels = np.tile(np.arange(10), n // 10 + 1)[:n]
-        parts.append((synthetic_images(labels, rng), labels.astype(np.int64)))
-    mean, std = channel_stats(parts[0][0])
-    return Splits(parts[0], parts[1], parts[2], mean, std)
+    return make_tiny_splits()
 
 
 @pytest.fixture

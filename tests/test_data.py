@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 import torch
 from scipy import stats
-from torchvision import transforms as T
 from torchvision.transforms import functional as TF
 
 from bench import data

@@ -1,7 +1,6 @@
 import base64
 import os
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -103,7 +102,7 @@ def test_rendering_is_deterministic(tiny_run, tmp_path):
 
 def test_diverged_and_incomplete_models_are_reported(tmp_path):
     run = build_run(tmp_path / "run", ["mlp"], [0])
-    import dataclasses, json
+    import dataclasses
 
     from bench.protocol import Phase, get_profile, spec_for
     from bench.train import RunOptions, fit
