@@ -181,3 +181,11 @@ def test_ties_do_not_chain_across_significant_differences():
     assert sig == {("a", "b"): False, ("a", "c"): True, ("b", "c"): False}
     ranks = {r["model"]: r["rank"] for r in summary["ranking"]}
     assert ranks == {"a": 1, "b": 1, "c": 3}
+
+
+def test_per_seed_intervals_are_shown(rendered, tiny_run):
+    from bench.stats import wilson_interval
+
+    p = _seed_preds(tiny_run, "cnn", 1)
+    lo, hi = wilson_interval(int((p["predicted"] == p["labels"]).sum()), len(p["labels"]))
+    assert f"[{100 * lo:.1f}, {100 * hi:.1f}]" in rendered["html"]
