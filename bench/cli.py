@@ -109,6 +109,7 @@ def _run_training(models, *, data_dir, download, verify, profile_name, artifacts
                   input_pipeline, num_workers, seed, seeds, epochs, vgg_weights, pretrained, frozen_blocks,
                   image_size, deterministic, force, dry_run) -> Path:
     from .data import default_data_dir
+    from .models import resolve_vgg_weights
     from .protocol import get_profile, spec_for
     from .study import command_line, prepare_data, run_models
     from .train import RunOptions, resolve_device, resolve_precision
@@ -129,10 +130,11 @@ def _run_training(models, *, data_dir, download, verify, profile_name, artifacts
                 "models": {m: spec_for(m, profile, epochs=epochs).to_dict() for m in models}}
         click.echo(json.dumps(plan, indent=2))
         return out
+    # Everything that can fail on bad input is checked before the first artifact is written.
+    vgg = resolve_vgg_weights(vgg_weights, pretrained=pretrained, download=download) if "vgg16" in models else None
     _, splits, facts = prepare_data(data_dir, profile, download=download, verify=verify, out=out)
     run_models(models, seed_list, splits=splits, facts=facts, profile=profile, options=options, out=out,
-               vgg_weights=vgg_weights, pretrained=pretrained, download=download, frozen_blocks=frozen_blocks,
-               image_size=image_size, epochs=epochs, force=force, show_progress=sys.stderr.isatty(), log=_log,
+               vgg=vgg, frozen_blocks=frozen_blocks, image_size=image_size, epochs=epochs, force=force, show_progress=sys.stderr.isatty(), log=_log,
                command=click.get_current_context().meta.get("bench.argv", command_line()))
     _log(f"artifacts in {out}")
     return out

@@ -59,26 +59,29 @@ def update_manifest(out: Path, **fields) -> dict:
 
 
 def run_models(models: list[str], seeds: list[int], *, splits: Splits, facts: dict, profile: Profile,
-               options: RunOptions, out: Path, vgg_weights: str | None, pretrained: bool, download: bool,
-               frozen_blocks: int, image_size: int, epochs: int | None, force: bool, show_progress: bool,
-               log, command: list[str]) -> dict:
-    """Train every model for every seed, recording each in the manifest as it finishes."""
+               options: RunOptions, out: Path, vgg: tuple[dict | None, str] | None, frozen_blocks: int,
+               image_size: int, epochs: int | None, force: bool, show_progress: bool, log,
+               command: list[str]) -> dict:
+    """Train every model for every seed, recording each in the manifest as it finishes.
+
+    `vgg` is (state_dict or None, source description) from `resolve_vgg_weights`, resolved by
+    the caller before anything is written, so that a bad weights file costs no artifact.
+    """
     for name in models:
         get_entry(name)  # fail on a bad name before any training starts
+    if "vgg16" in models and vgg is None:
+        raise ValueError("run_models needs the resolved VGG16 weights to train vgg16")
     update_manifest(out, command=command, versions=versions(), device=options.device,
                     device_name=device_name(options.device), git_commit=git_commit(),
                     data_checksums=facts["checksums"], profile=asdict(profile), seeds=seeds,
                     options=asdict(options))
     results = {}
-    vgg_state = None
     for name in models:
         spec = spec_for(name, profile, epochs=epochs)
         kwargs, source = {}, ""
         if name == "vgg16":
-            if vgg_state is None:
-                vgg_state = resolve_vgg_weights(vgg_weights, pretrained=pretrained, download=download)
-            kwargs = {"state_dict": vgg_state[0], "frozen_blocks": frozen_blocks, "image_size": image_size}
-            source = vgg_state[1]
+            kwargs = {"state_dict": vgg[0], "frozen_blocks": frozen_blocks, "image_size": image_size}
+            source = vgg[1]
         for seed in seeds:
             t0 = time.perf_counter()
             metrics = fit(spec, splits, seed=seed, options=options, out_dir=art.seed_dir(out, name, seed),

@@ -91,7 +91,7 @@ def build_run(out: Path, models: list[str], seeds: list[int], *, epochs: int | N
     art.write_json(out / art.DATASET, facts)
     art.write_bytes(out / art.SAMPLES, sample_grid_png(splits.train[0], splits.train[1], CLASSES, per_class=3))
     run_models(models, seeds, splits=splits, facts=facts, profile=get_profile("smoke"), options=RunOptions(),
-               out=out, vgg_weights=None, pretrained=False, download=False, frozen_blocks=3, image_size=32,
+               out=out, vgg=(None, "none (random initialisation, --no-pretrained)"), frozen_blocks=3, image_size=32,
                epochs=epochs, force=False, show_progress=False, log=None, command=["bench", "train", *models])
     return out
 

@@ -149,3 +149,31 @@ def test_speed_prints_a_table_and_saves_json(runner, tmp_path):
     row = data["rows"][0]
     assert row["fast_images_per_s"] > 0 and row["ratio"] == pytest.approx(
         row["fast_images_per_s"] / row["torchvision_images_per_s"])
+
+
+def _snapshot(root):
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["train", "resnet"], "unknown model"),
+    (["train", "mlp", "--seeds", "1,1"], "lists a seed twice"),
+    (["train", "vgg16", "--vgg-weights", "{tmp}/missing.pth"], "VGG16 weights file not found"),
+    (["train", "vgg16", "--vgg-weights", "{tmp}/garbage.pth"], "not a readable state_dict"),
+    (["train", "mlp", "--no-download", "--data-dir", "{tmp}/empty"], "CIFAR-10 not found"),
+    (["train", "mlp"], "checksum"),
+])
+def test_bad_input_leaves_existing_artifacts_untouched(runner, tiny_run, cifar_root, tmp_path, extra, message):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    (tmp_path / "garbage.pth").write_bytes(b"not a checkpoint")
+    (tmp_path / "empty").mkdir()
+    before = _snapshot(run)
+    args = [a.replace("{tmp}", str(tmp_path)) for a in extra]
+    if "--data-dir" not in args:
+        args += ["--data-dir", str(cifar_root)]
+    result = runner.invoke(cli, [*args, "--artifacts", str(run), "--profile", "smoke", "--device", "cpu"])
+    assert message in _one_line_error(result)
+    assert _snapshot(run) == before
