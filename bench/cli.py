@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from pathlib import Path
@@ -51,52 +50,59 @@ def _log(msg: str) -> None:
     click.echo(msg, err=True)
 
 
-def data_options(fn):
-    @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="BENCH_DATA_DIR",
-                  default=None, help="CIFAR-10 root (holds cifar-10-batches-py/). Env: BENCH_DATA_DIR. "
-                                     "Default: ~/.cache/bench/cifar10.")
-    @click.option("--download/--no-download", default=True, show_default=True,
-                  help="Download CIFAR-10 (and VGG16 weights) through torchvision when missing.")
-    @click.option("--verify/--no-verify", default=True, show_default=True,
-                  help="Check the pixel arrays' SHA-256 against the published values.")
-    @click.option("--profile", "profile_name", type=click.Choice(["full", "smoke"]), default="full",
-                  show_default=True, help="full: the study's protocol; smoke: a small subset, 1 epoch per phase.")
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return fn(*args, **kwargs)
-    return wrapper
+_DATA_OPTIONS = [
+    click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="BENCH_DATA_DIR",
+                 default=None, help="CIFAR-10 root (holds cifar-10-batches-py/). Env: BENCH_DATA_DIR. "
+                                    "Default: ~/.cache/bench/cifar10."),
+    click.option("--download/--no-download", default=True, show_default=True,
+                 help="Download CIFAR-10 (and VGG16 weights) through torchvision when missing."),
+    click.option("--verify/--no-verify", default=True, show_default=True,
+                 help="Check the pixel arrays' SHA-256 against the published values."),
+    click.option("--profile", "profile_name", type=click.Choice(["full", "smoke"]), default="full",
+                 show_default=True, help="full: the study's protocol; smoke: a small subset, 1 epoch per phase."),
+]
 
 
-def train_options(fn):
-    @click.option("--artifacts", "artifacts_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-                  help="Run directory for artifacts. Default: artifacts/<profile>.")
-    @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-    @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=None,
-                  help="Default: bf16 autocast on CUDA, fp32 on CPU.")
-    @click.option("--input-pipeline", type=click.Choice(["fast", "torchvision"]), default="fast",
-                  show_default=True, help="fast: device-resident batches; torchvision: the reference DataLoader.")
-    @click.option("--num-workers", type=click.IntRange(0), default=2, show_default=True,
-                  help="DataLoader workers (torchvision pipeline only).")
-    @click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Seed of a single run.")
-    @click.option("--seeds", default=None, help="Several seeds: a count (3 = 0,1,2) or a list (0,1,2). "
-                                                "Overrides --seed.")
-    @click.option("--epochs", type=click.IntRange(1), default=None,
-                  help="Override the number of epochs (truncates or extends the last phase).")
-    @click.option("--vgg-weights", type=click.Path(dir_okay=False, path_type=Path), envvar="BENCH_VGG16_WEIGHTS",
-                  default=None, help="Local VGG16 features state_dict. Env: BENCH_VGG16_WEIGHTS.")
-    @click.option("--pretrained/--no-pretrained", default=True, show_default=True,
-                  help="Use ImageNet weights for VGG16 (--no-pretrained: random init, recorded as such).")
-    @click.option("--frozen-blocks", type=click.IntRange(0, 5), default=3, show_default=True,
-                  help="VGG16 conv blocks kept frozen (the rest are tuned).")
-    @click.option("--image-size", type=click.IntRange(32), default=32, show_default=True,
-                  help="VGG16 input size; inputs are resized on the device when above 32.")
-    @click.option("--deterministic", is_flag=True, help="Deterministic CUDA kernels (slower).")
-    @click.option("--force", is_flag=True, help="Retrain models that already finished.")
-    @click.option("--dry-run", is_flag=True, help="Print the plan and exit without training.")
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return fn(*args, **kwargs)
-    return wrapper
+_TRAIN_OPTIONS = [
+    click.option("--artifacts", "artifacts_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                 help="Run directory for artifacts. Default: artifacts/<profile>."),
+    click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
+    click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=None,
+                 help="Default: bf16 autocast on CUDA, fp32 on CPU."),
+    click.option("--input-pipeline", type=click.Choice(["fast", "torchvision"]), default="fast",
+                 show_default=True, help="fast: device-resident batches; torchvision: the reference DataLoader."),
+    click.option("--num-workers", type=click.IntRange(0), default=2, show_default=True,
+                 help="DataLoader workers (torchvision pipeline only)."),
+    click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Seed of a single run."),
+    click.option("--seeds", default=None, help="Several seeds: a count (3 = 0,1,2) or a list (0,1,2). "
+                                               "Overrides --seed."),
+    click.option("--epochs", type=click.IntRange(1), default=None,
+                 help="Override the number of epochs (truncates or extends the last phase)."),
+    click.option("--vgg-weights", type=click.Path(dir_okay=False, path_type=Path), envvar="BENCH_VGG16_WEIGHTS",
+                 default=None, help="Local VGG16 features state_dict. Env: BENCH_VGG16_WEIGHTS."),
+    click.option("--pretrained/--no-pretrained", default=True, show_default=True,
+                 help="Use ImageNet weights for VGG16 (--no-pretrained: random init, recorded as such)."),
+    click.option("--frozen-blocks", type=click.IntRange(0, 5), default=3, show_default=True,
+                 help="VGG16 conv blocks kept frozen (the rest are tuned)."),
+    click.option("--image-size", type=click.IntRange(32), default=32, show_default=True,
+                 help="VGG16 input size; inputs are resized on the device when above 32."),
+    click.option("--deterministic", is_flag=True, help="Deterministic CUDA kernels (slower)."),
+    click.option("--force", is_flag=True, help="Retrain models that already finished."),
+    click.option("--dry-run", is_flag=True, help="Print the plan and exit without training."),
+]
+
+
+def _with(options):
+    """A decorator adding a shared list of click options to a command."""
+    def decorate(fn):
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+    return decorate
+
+
+data_options = _with(_DATA_OPTIONS)
+train_options = _with(_TRAIN_OPTIONS)
 
 
 @click.group(cls=BenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
