@@ -49,7 +49,7 @@ def update_manifest(out: Path, **fields) -> dict:
     """Merge `fields` into manifest.json (creating it), keeping earlier models' entries."""
     path = Path(out) / art.MANIFEST
     manifest = art.read_json(path) if path.exists() else {}
-    if manifest and manifest.get("artifact_format") != ARTIFACT_FORMAT:
+    if manifest:
         art.check_format(manifest, path)
     models = manifest.get("models", {})
     models.update(fields.pop("models", {}))
@@ -163,14 +163,16 @@ def verify_run(run_dir: Path, *, data_dir: Path, device: str | None, vgg_weights
         old_hist = art.read_history(path / art.HISTORY)
         old_pred = art.read_predictions(path / art.PREDICTIONS) if (path / art.PREDICTIONS).exists() else None
         keys = [k for k in art.HISTORY_FIELDS if k != "seconds"]
-        hist_diff = (max((abs(a[k] - b[k]) for a, b in zip(old_hist, new_hist) for k in keys), default=0.0)
-                     if len(old_hist) == len(new_hist) else float("inf"))
-        if old_pred is None or new_pred is None:
-            logit_diff = 0.0 if old_pred is None and new_pred is None else float("inf")
-        else:
-            logit_diff = float(np.max(np.abs(old_pred["logits"] - new_pred["logits"])))
-        same = (logit_diff == 0.0 and hist_diff == 0.0
-                and (old_pred is None or np.array_equal(old_pred["logits"], new_pred["logits"])))
+        old_h, new_h = (np.array([[r[k] for k in keys] for r in h], dtype=float) for h in (old_hist, new_hist))
+        old_l, new_l = (p["logits"] if p is not None else np.empty((0, 0)) for p in (old_pred, new_pred))
+        same, diffs = True, []
+        for a, b in ((old_h, new_h), (old_l, new_l)):
+            # equal_nan: a run that diverged identically twice is identical, not "different".
+            equal = a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
+            same &= equal
+            diffs.append(0.0 if equal else float(np.nanmax(np.abs(a - b), initial=0.0))
+                         if a.shape == b.shape else float("inf"))
+        hist_diff, logit_diff = diffs
         rows.append({"model": model, "seed": seed, "status": "identical" if same else "different",
                      "max_logit_diff": logit_diff, "max_history_diff": hist_diff})
     return rows

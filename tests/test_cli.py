@@ -177,3 +177,20 @@ def test_bad_input_leaves_existing_artifacts_untouched(runner, tiny_run, cifar_r
     result = runner.invoke(cli, [*args, "--artifacts", str(run), "--profile", "smoke", "--device", "cpu"])
     assert message in _one_line_error(result)
     assert _snapshot(run) == before
+
+
+def test_verify_counts_identical_divergence_as_identical(tmp_path, monkeypatch):
+    import dataclasses
+
+    from bench import protocol, study
+    from bench.protocol import Phase
+    from conftest import build_run, make_tiny_splits, tiny_facts
+
+    diverging = dataclasses.replace(protocol.STUDY["mlp"], phases=(Phase(1e12, 2),))
+    monkeypatch.setitem(protocol.STUDY, "mlp", diverging)
+    run = build_run(tmp_path / "run", ["mlp"], [0])
+    assert json.loads((art.seed_dir(run, "mlp", 0) / art.METRICS).read_text())["status"] == "diverged"
+    splits = make_tiny_splits()
+    monkeypatch.setattr(study, "prepare_data", lambda *a, **k: (None, splits, tiny_facts(splits)))
+    rows = study.verify_run(run, data_dir=tmp_path, device=None, vgg_weights=None, download=False)
+    assert [r["status"] for r in rows] == ["identical"]
