@@ -86,6 +86,9 @@ _TRAIN_OPTIONS = [
                  help="VGG16 conv blocks kept frozen (the rest are tuned)."),
     click.option("--image-size", type=click.IntRange(32), default=32, show_default=True,
                  help="VGG16 input size; inputs are resized on the device when above 32."),
+    click.option("--compile", "compile_mode", type=click.Choice(["none", "default", "reduce-overhead"]),
+                 default="none", show_default=True,
+                 help="torch.compile the model (reduce-overhead adds CUDA graphs); measure with `bench speed` first."),
     click.option("--deterministic", is_flag=True, help="Deterministic CUDA kernels (slower)."),
     click.option("--force", is_flag=True, help="Retrain models that already finished."),
     click.option("--dry-run", is_flag=True, help="Print the plan and exit without training."),
@@ -113,7 +116,7 @@ def cli():
 
 def _run_training(models, *, data_dir, download, verify, profile_name, artifacts_dir, device, precision,
                   input_pipeline, num_workers, seed, seeds, epochs, vgg_weights, pretrained, frozen_blocks,
-                  image_size, deterministic, force, dry_run) -> Path:
+                  image_size, compile_mode, deterministic, force, dry_run) -> Path:
     from .data import default_data_dir
     from .models import resolve_vgg_weights
     from .protocol import get_profile, spec_for
@@ -124,7 +127,7 @@ def _run_training(models, *, data_dir, download, verify, profile_name, artifacts
     seed_list = parse_seeds(seeds) if seeds is not None else [seed]
     dev = resolve_device(device)
     options = RunOptions(device=dev, precision=resolve_precision(precision, dev), pipeline=input_pipeline,
-                         num_workers=num_workers, deterministic=deterministic)
+                         num_workers=num_workers, deterministic=deterministic, compile=compile_mode)
     out = artifacts_dir or ARTIFACTS_ROOT / profile.name
     data_dir = data_dir or default_data_dir()
     if deterministic and dev == "cuda":
@@ -251,9 +254,11 @@ def models(profile_name):
 @click.option("--warmup", type=click.IntRange(0), default=5, show_default=True, help="Untimed steps first.")
 @click.option("--num-workers", type=click.IntRange(0), default=None,
               help="DataLoader workers of the torchvision pipeline. Default: min(4, CPU count), as the study.")
+@click.option("--compile", "compile_mode", type=click.Choice(["none", "default", "reduce-overhead"]), default="none",
+              show_default=True, help="torch.compile every measurement; its compile time shows as warm-up.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="JSON results. Default: artifacts/speed-<device>.json.")
-def speed(device, model_list, precision, steps, warmup, num_workers, out):
+def speed(device, model_list, precision, steps, warmup, num_workers, compile_mode, out):
     """Benchmark training throughput of the fast and torchvision input pipelines, side by side."""
     import os
 
@@ -268,7 +273,8 @@ def speed(device, model_list, precision, steps, warmup, num_workers, out):
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
     workers = num_workers if num_workers is not None else min(4, os.cpu_count() or 1)
-    result = run_speed(names, device=dev, precision=prec, steps=steps, warmup=warmup, num_workers=workers, log=_log)
+    result = run_speed(names, device=dev, precision=prec, steps=steps, warmup=warmup, num_workers=workers,
+                       compile_mode=compile_mode, log=_log)
     result.update(device_name=device_name(dev), versions=versions())
     click.echo(format_table(result))
     out = out or ARTIFACTS_ROOT / f"speed-{dev}.json"

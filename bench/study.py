@@ -148,7 +148,7 @@ def verify_run(run_dir: Path, *, data_dir: Path, device: str | None, vgg_weights
         options = RunOptions(device=device or compute["device_type"], precision=compute["precision"],
                              pipeline=compute["pipeline"], num_workers=compute["num_workers"] or 2,
                              deterministic=compute["deterministic"], channels_last=compute["channels_last"],
-                             eval_batch_size=config["eval_batch_size"])
+                             eval_batch_size=config["eval_batch_size"], compile=compute.get("compile", "none"))
         kwargs = dict(compute["model_kwargs"])
         if model == "vgg16":
             pretrained = not compute["weights_source"].startswith("none")

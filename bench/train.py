@@ -35,6 +35,8 @@ from .protocol import TrainSpec
 
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")
+# torch.compile modes; "reduce-overhead" adds CUDA graphs on a GPU.
+COMPILE_MODES = ("none", "default", "reduce-overhead")
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class RunOptions:
     eval_batch_size: int = 1024      # evaluation needs no gradients, so big batches are cheap
     deterministic: bool = False      # force deterministic CUDA kernels (slower)
     channels_last: bool = True       # NHWC memory layout for conv nets
+    compile: str = "none"            # torch.compile mode (COMPILE_MODES); off by default: see README "Speed"
 
 
 def resolve_device(name: str) -> str:
@@ -66,6 +69,19 @@ def resolve_precision(name: str | None, device: str) -> str:
     if name not in PRECISIONS:
         raise BenchError(f"unknown precision {name!r}; choose one of: {', '.join(PRECISIONS)}")
     return name
+
+
+def resolve_compile(mode: str) -> str:
+    if mode not in COMPILE_MODES:
+        raise BenchError(f"unknown compile mode {mode!r}; choose one of: {', '.join(COMPILE_MODES)}")
+    return mode
+
+
+def compiled(model, mode: str):
+    """The module that runs steps: `model` itself, or a compiled wrapper sharing its parameters."""
+    if resolve_compile(mode) == "none":
+        return model
+    return torch.compile(model, mode=mode)
 
 
 def configure_determinism(deterministic: bool) -> None:
@@ -133,7 +149,8 @@ def predict(model, loader, *, device: str, precision: str) -> tuple[np.ndarray, 
     for x, y in loader:
         with _autocast(device, precision):
             out = model(x)
-        logits.append(out.float())
+        # clone(): under CUDA graphs the next replay would overwrite `out` in place.
+        logits.append(out.float().clone())
         labels.append(y)
     return torch.cat(logits).cpu().numpy(), torch.cat(labels).cpu().numpy()
 
@@ -194,6 +211,8 @@ def build_config(spec: TrainSpec, *, seed: int, options: RunOptions, model_kwarg
         "device_type": options.device,
         "deterministic": options.deterministic,
         "channels_last": options.channels_last and get_entry(spec.model).convolutional,
+        # Only when on, so that runs recorded before the option existed keep their fingerprint.
+        **({"compile": options.compile} if options.compile != "none" else {}),
         "randomness": "per-epoch generators seeded from (seed, epoch, stream) via numpy SeedSequence: "
                       "batch order, crop offsets, flips, and torch's global RNG (dropout)",
     }
@@ -209,8 +228,7 @@ def build_config(spec: TrainSpec, *, seed: int, options: RunOptions, model_kwarg
         "compute": compute,
         "fingerprint": fingerprint,
         "eval_batch_size": options.eval_batch_size,
-        "compile": False,
-        "cuda_graphs": False,
+        "cuda_graphs": options.compile == "reduce-overhead" and options.device == "cuda",
         "torch_threads": torch.get_num_threads(),
         "versions": versions(),
     }
@@ -256,6 +274,8 @@ def fit(spec: TrainSpec, splits: Splits, *, seed: int, options: RunOptions, out_
     mf = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(device=device, memory_format=mf)
     optimizer, scheduler = make_optimizer(model, spec)
+    # Steps run through `runner`; checkpoints save `model`, whose keys compile leaves alone.
+    runner = compiled(model, options.compile)
     history: list[dict] = []
     start_epoch = 0
     elapsed = 0.0
@@ -289,10 +309,10 @@ def fit(spec: TrainSpec, splits: Splits, *, seed: int, options: RunOptions, out_
         # a resumed epoch identical to an uninterrupted one.
         torch.manual_seed(epoch_generator(seed, epoch, STREAM_TORCH).initial_seed())
         train_loader.set_epoch(epoch)
-        tr_loss, tr_acc = train_one_epoch(model, train_loader, optimizer, device=device, precision=precision,
+        tr_loss, tr_acc = train_one_epoch(runner, train_loader, optimizer, device=device, precision=precision,
                                           show_progress=show_progress,
                                           label=f"{spec.model} s{seed} epoch {epoch + 1}/{spec.epochs}")
-        va_loss, va_acc = evaluate(model, val_loader, device=device, precision=precision)
+        va_loss, va_acc = evaluate(runner, val_loader, device=device, precision=precision)
         lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
         seconds = time.perf_counter() - t0
@@ -322,7 +342,7 @@ def fit(spec: TrainSpec, splits: Splits, *, seed: int, options: RunOptions, out_
     if status == "complete":
         t0 = time.perf_counter()
         test_loader = make_loader("fast", *splits.test, batch_size=options.eval_batch_size, **loader_args)
-        logits, labels = predict(model, test_loader, device=device, precision=precision)
+        logits, labels = predict(runner, test_loader, device=device, precision=precision)
         metrics["eval_seconds"] = time.perf_counter() - t0
         art.write_predictions(out_dir / art.PREDICTIONS, labels, logits)
         metrics["test"] = summary_metrics(labels, logits)

@@ -144,11 +144,16 @@ def test_speed_prints_a_table_and_saves_json(runner, tmp_path):
     result = runner.invoke(cli, ["speed", "--device", "cpu", "--models", "mlp", "--steps", "2", "--warmup", "1",
                                  "--num-workers", "0", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "torchvision img/s" in result.output and "ratio" in result.output
+    assert "study img/s" in result.output and "ratio" in result.output
+    assert "bound" in result.output and "vs study" in result.output
     data = json.loads(out.read_text())
     row = data["rows"][0]
     assert row["fast_images_per_s"] > 0 and row["ratio"] == pytest.approx(
         row["fast_images_per_s"] / row["torchvision_images_per_s"])
+    assert row["ratio_bound"] == pytest.approx(row["compute_images_per_s"] / row["torchvision_images_per_s"])
+    # The MLP has no channels_last, so the study's set-up is the torchvision measurement itself.
+    assert row["study_images_per_s"] == row["torchvision_images_per_s"] and row["ratio_to_study"] == row["ratio"]
+    assert data["compile"] == "none" and row["fast_warmup_seconds"] > 0
 
 
 def _snapshot(root):

@@ -119,3 +119,25 @@ def test_device_and_precision_resolution():
     with pytest.raises(BenchError, match="choose one of"):
         resolve_device("tpu")
     assert resolve_precision(None, "cpu") == "fp32" and resolve_precision(None, "cuda") == "bf16"
+
+
+def test_compiled_model_trains_and_matches_eager(tmp_path):
+    eager = _fit(tmp_path / "eager")
+    comp = _fit(tmp_path / "compiled", options=RunOptions(compile="default"))
+    assert comp["status"] == "complete"
+    cfg = art.read_json(tmp_path / "compiled" / art.CONFIG)
+    assert cfg["compute"]["compile"] == "default" and cfg["cuda_graphs"] is False
+    assert cfg["fingerprint"] != art.read_json(tmp_path / "eager" / art.CONFIG)["fingerprint"]
+    # Checkpoints hold the plain module's keys, so they load into an uncompiled model.
+    assert not any(k.startswith("_orig_mod") for k in art.load_checkpoint(tmp_path / "compiled" / art.CHECKPOINT)["model"])
+    # Fused kernels round differently, so equal up to float32 noise, not bitwise.
+    a, b = (art.read_predictions(tmp_path / d / art.PREDICTIONS)["logits"] for d in ("eager", "compiled"))
+    assert np.allclose(a, b, atol=1e-3)
+    assert comp["test"]["accuracy"] == pytest.approx(eager["test"]["accuracy"], abs=0.02)
+
+
+def test_unknown_compile_mode_lists_the_legal_ones():
+    from bench.train import resolve_compile
+
+    with pytest.raises(BenchError, match="choose one of: none, default, reduce-overhead"):
+        resolve_compile("max")
