@@ -252,13 +252,15 @@ def models(profile_name):
               help="Default: bf16 on CUDA, fp32 on CPU.")
 @click.option("--steps", type=click.IntRange(1), default=20, show_default=True, help="Timed steps per measurement.")
 @click.option("--warmup", type=click.IntRange(0), default=5, show_default=True, help="Untimed steps first.")
+@click.option("--repeats", type=click.IntRange(1), default=1, show_default=True,
+              help="Rounds of every measurement, run round-robin; the table shows medians. Use 3+ on a noisy machine.")
 @click.option("--num-workers", type=click.IntRange(0), default=None,
               help="DataLoader workers of the torchvision pipeline. Default: min(4, CPU count), as the study.")
 @click.option("--compile", "compile_mode", type=click.Choice(["none", "default", "reduce-overhead"]), default="none",
               show_default=True, help="torch.compile every measurement; its compile time shows as warm-up.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="JSON results. Default: artifacts/speed-<device>.json.")
-def speed(device, model_list, precision, steps, warmup, num_workers, compile_mode, out):
+def speed(device, model_list, precision, steps, warmup, repeats, num_workers, compile_mode, out):
     """Benchmark training throughput of the fast and torchvision input pipelines, side by side."""
     import os
 
@@ -274,7 +276,7 @@ def speed(device, model_list, precision, steps, warmup, num_workers, compile_mod
     prec = resolve_precision(precision, dev)
     workers = num_workers if num_workers is not None else min(4, os.cpu_count() or 1)
     result = run_speed(names, device=dev, precision=prec, steps=steps, warmup=warmup, num_workers=workers,
-                       compile_mode=compile_mode, log=_log)
+                       compile_mode=compile_mode, repeats=repeats, log=_log)
     result.update(device_name=device_name(dev), versions=versions())
     click.echo(format_table(result))
     out = out or ARTIFACTS_ROOT / f"speed-{dev}.json"

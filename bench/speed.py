@@ -106,58 +106,81 @@ def eval_throughput(name: str, *, device: str, precision: str, compile_mode: str
 
 
 def run_speed(models: list[str], *, device: str, precision: str, steps: int, warmup: int, num_workers: int,
-              compile_mode: str = "none", log=None) -> dict:
-    """Throughput per model and measurement (see MEASUREMENTS), plus the ratios that compare them."""
+              compile_mode: str = "none", repeats: int = 1, log=None) -> dict:
+    """Throughput per model and measurement (see MEASUREMENTS), plus the ratios that compare them.
+
+    With `repeats` > 1 the measurements of a model run round-robin, so slow drifts of a shared
+    machine hit all of them alike; the table reports medians, and ratios are medians of the
+    per-round ratios (paired, as each round measures both sides back to back).
+    """
     log = log or (lambda msg: None)
-    pipelines = tuple(MEASUREMENTS)
     rows = []
     for name in models:
         spec = STUDY[name]
+        wanted = [m for m in MEASUREMENTS if m != "study" or get_entry(name).convolutional]
+        runs: dict[str, list[float]] = {m: [] for m in wanted}
+        warm: dict[str, list[float]] = {m: [] for m in wanted}
+        for r in range(repeats):
+            for m in wanted:
+                ips, warm_s = train_throughput(name, m, device=device, precision=precision, steps=steps,
+                                               warmup=warmup, num_workers=num_workers, compile_mode=compile_mode)
+                runs[m].append(ips)
+                warm[m].append(warm_s)
+                log(f"{name:<7} {m:<12} {ips:10.0f} images/s (warm-up {warm_s:.1f}s)"
+                    + (f"  [round {r + 1}/{repeats}]" if repeats > 1 else ""))
+        # Without channels_last (the MLP) the study's set-up is the "torchvision" measurement.
+        runs.setdefault("study", runs["torchvision"])
         row = {"model": name, "epochs": spec.epochs}
-        for pipeline in pipelines:
-            if pipeline == "study" and not get_entry(name).convolutional:
-                continue  # without channels_last it is the "torchvision" measurement, filled in below
-            ips, warm_s = train_throughput(name, pipeline, device=device, precision=precision, steps=steps,
-                                           warmup=warmup, num_workers=num_workers, compile_mode=compile_mode)
-            row[f"{pipeline}_images_per_s"] = ips
-            row[f"{pipeline}_warmup_seconds"] = warm_s
-            log(f"{name:<7} {pipeline:<12} {ips:10.0f} images/s (warm-up {warm_s:.1f}s)")
-        row.setdefault("study_images_per_s", row["torchvision_images_per_s"])
+        for m, values in runs.items():
+            row[f"{m}_images_per_s"] = float(np.median(values))
+            row[f"{m}_images_per_s_runs"] = values
+        for m, values in warm.items():
+            row[f"{m}_warmup_seconds"] = float(np.median(values))
+
+        def paired(a: str, b: str) -> list[float]:
+            return [x / y for x, y in zip(runs[a], runs[b])]
+
+        row["ratio_runs"] = paired("fast", "torchvision")
+        row["ratio"] = float(np.median(row["ratio_runs"]))
+        row["ratio_to_study"] = float(np.median(paired("fast", "study")))
+        # No input pipeline can beat re-feeding one batch, so this caps `ratio`.
+        row["ratio_bound"] = float(np.median(paired("compute", "torchvision")))
+        row["fast_share_of_compute_floor"] = float(np.median(paired("fast", "compute")))
         row["eval_images_per_s"] = eval_throughput(name, device=device, precision=precision,
                                                    compile_mode=compile_mode)
         eval_seconds = (spec.epochs * VAL_IMAGES + TEST_IMAGES) / row["eval_images_per_s"]
-        for pipeline in ("torchvision", "fast"):
-            row[f"{pipeline}_projected_seconds"] = (spec.epochs * TRAIN_IMAGES / row[f"{pipeline}_images_per_s"]
-                                                    + eval_seconds)
-        row["ratio"] = row["fast_images_per_s"] / row["torchvision_images_per_s"]
-        row["ratio_to_study"] = row["fast_images_per_s"] / row["study_images_per_s"]
-        # No input pipeline can beat re-feeding one batch, so this caps `ratio`.
-        row["ratio_bound"] = row["compute_images_per_s"] / row["torchvision_images_per_s"]
-        row["fast_share_of_compute_floor"] = row["fast_images_per_s"] / row["compute_images_per_s"]
+        for m in ("torchvision", "fast"):
+            row[f"{m}_projected_seconds"] = spec.epochs * TRAIN_IMAGES / row[f"{m}_images_per_s"] + eval_seconds
         rows.append(row)
     totals = {f"{p}_projected_seconds": sum(r[f"{p}_projected_seconds"] for r in rows)
               for p in ("torchvision", "fast")}
-    return {"device": device, "precision": precision, "compile": compile_mode, "steps": steps, "warmup": warmup, "num_workers": num_workers,
-            "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "rows": rows, "totals": totals}
+    return {"device": device, "precision": precision, "compile": compile_mode, "steps": steps, "warmup": warmup,
+            "repeats": repeats, "num_workers": num_workers, "torch_threads": torch.get_num_threads(),
+            "cpu_count": os.cpu_count(), "rows": rows, "totals": totals}
 
 
 def format_table(result: dict) -> str:
     """Images/s per measurement; `ratio` is fast / torchvision, `bound` the most an input pipeline could give."""
     cols = [("model", 8), ("study img/s", 13), ("torchvision", 13), ("fast", 9), ("floor", 9), ("ratio", 8),
-            ("bound", 8), ("vs study", 10), ("fast/floor", 12), ("protocol (tv)", 15), ("(fast)", 9)]
+            ("(range)", 13), ("bound", 8), ("vs study", 10), ("fast/floor", 12), ("protocol (tv)", 15), ("(fast)", 9)]
     head = "".join(f"{c:<{w}}" if i == 0 else f"{c:>{w}}" for i, (c, w) in enumerate(cols))
     lines = [head, "-" * len(head)]
     for r in result["rows"]:
         lines.append(f"{r['model']:<8}{r['study_images_per_s']:>13,.0f}{r['torchvision_images_per_s']:>13,.0f}"
                      f"{r['fast_images_per_s']:>9,.0f}{r['compute_images_per_s']:>9,.0f}{r['ratio']:>7.2f}x"
-                     f"{r['ratio_bound']:>7.2f}x{r['ratio_to_study']:>9.2f}x{r['fast_share_of_compute_floor']:>12.0%}"
+                     f"{_range(r['ratio_runs']):>13}{r['ratio_bound']:>7.2f}x{r['ratio_to_study']:>9.2f}x{r['fast_share_of_compute_floor']:>12.0%}"
                      f"{_fmt(r['torchvision_projected_seconds']):>15}{_fmt(r['fast_projected_seconds']):>9}")
     t = result["totals"]
-    lines.append(f"{'total':<8}{'':>83}{_fmt(t['torchvision_projected_seconds']):>15}"
+    lines.append(f"{'total':<8}{'':>96}{_fmt(t['torchvision_projected_seconds']):>15}"
                  f"{_fmt(t['fast_projected_seconds']):>9}")
-    lines.append("ratio = fast / torchvision (same layout); bound = floor / torchvision, the most any input "
+    lines.append(f"medians of {result['repeats']} round(s) of {result['steps']} timed steps; ratio = fast / "
+                 "torchvision (same layout), range over rounds; bound = floor / torchvision, the most any input "
                  "pipeline could give; vs study = fast / the study's set-up (torchvision pipeline, NCHW).")
     return "\n".join(lines)
+
+
+def _range(values: list[float]) -> str:
+    return f"{min(values):.2f}-{max(values):.2f}" if len(values) > 1 else "-"
 
 
 def _fmt(seconds: float) -> str:

@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -130,8 +131,6 @@ def test_verify_reruns_and_compares(runner, cifar_root, tmp_path):
     assert result.exit_code == 0, result.output
     assert "mlp      seed 0: identical" in result.output
     # Tamper with the saved logits: verify must notice and fail.
-    import numpy as np
-
     path = art.seed_dir(out, "mlp", 0) / art.PREDICTIONS
     saved = art.read_predictions(path)
     art.write_predictions(path, saved["labels"], saved["logits"] + np.float32(1e-3))
@@ -142,15 +141,19 @@ def test_verify_reruns_and_compares(runner, cifar_root, tmp_path):
 def test_speed_prints_a_table_and_saves_json(runner, tmp_path):
     out = tmp_path / "speed.json"
     result = runner.invoke(cli, ["speed", "--device", "cpu", "--models", "mlp", "--steps", "2", "--warmup", "1",
-                                 "--num-workers", "0", "--out", str(out)])
+                                 "--repeats", "2", "--num-workers", "0", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "study img/s" in result.output and "ratio" in result.output
     assert "bound" in result.output and "vs study" in result.output
     data = json.loads(out.read_text())
     row = data["rows"][0]
-    assert row["fast_images_per_s"] > 0 and row["ratio"] == pytest.approx(
-        row["fast_images_per_s"] / row["torchvision_images_per_s"])
-    assert row["ratio_bound"] == pytest.approx(row["compute_images_per_s"] / row["torchvision_images_per_s"])
+    assert data["repeats"] == 2 and len(row["fast_images_per_s_runs"]) == 2 and len(row["ratio_runs"]) == 2
+    assert row["fast_images_per_s"] == pytest.approx(np.median(row["fast_images_per_s_runs"]))
+    # Paired: each round's fast / torchvision, then the median over rounds.
+    assert row["ratio"] == pytest.approx(np.median(
+        [f / t for f, t in zip(row["fast_images_per_s_runs"], row["torchvision_images_per_s_runs"])]))
+    assert row["ratio_bound"] == pytest.approx(np.median(
+        [c / t for c, t in zip(row["compute_images_per_s_runs"], row["torchvision_images_per_s_runs"])]))
     # The MLP has no channels_last, so the study's set-up is the torchvision measurement itself.
     assert row["study_images_per_s"] == row["torchvision_images_per_s"] and row["ratio_to_study"] == row["ratio"]
     assert data["compile"] == "none" and row["fast_warmup_seconds"] > 0
