@@ -166,7 +166,8 @@ def train(models, **kwargs):
 @data_options
 @train_options
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Report file (.pdf or .html; both are written). Default: report.pdf in the artifacts directory.")
+              help="Report file (.pdf or .html; both are written, but only HTML for .html where WeasyPrint/Pango "
+                   "is missing). Default: report.pdf in the artifacts directory.")
 @click.option("--title", default=None, help="Report title.")
 @click.option("--author", default="", help="Report author.")
 @click.option("--affiliation", default="", help="Author's affiliation.")
@@ -317,7 +318,7 @@ def verify(artifacts_dir, data_dir, download, device, vgg_weights, model_list):
 @click.argument("artifacts_dir", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("report.pdf"),
               show_default=True, help="Report file (.pdf or .html); the other format and summary.json are "
-                                      "written beside it.")
+                                      "written beside it (for .html, no PDF where WeasyPrint/Pango is missing).")
 @click.option("--title", default=None, help="Report title.")
 @click.option("--author", default="", help="Report author.")
 @click.option("--affiliation", default="", help="Author's affiliation.")

@@ -334,7 +334,11 @@ def render_html(context: dict) -> str:
 def render_pdf(html: str) -> bytes:
     import logging
 
-    import weasyprint
+    try:
+        import weasyprint
+    except (ImportError, OSError) as exc:  # OSError: WeasyPrint is there but Pango is not
+        raise BenchError(f"PDF rendering needs WeasyPrint and Pango ({exc}); install them "
+                         "(see README, Install) or ask for --out report.html") from None
 
     # WeasyPrint logs every unsupported CSS property at WARNING; the report's CSS is known.
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
@@ -351,13 +355,22 @@ def render_report(artifacts_dir: Path, out: Path, *, title: str | None = None, a
     context = build_context(artifacts, summary, title=title, author=author, affiliation=affiliation,
                             data_dir=data_dir)
     html = render_html(context)
-    pdf = render_pdf(html)
     html_path, pdf_path = out.with_suffix(".html"), out.with_suffix(".pdf")
+    try:
+        pdf = render_pdf(html)
+    except BenchError as exc:
+        if out.suffix != ".html":
+            raise
+        # Asked for HTML: a machine without Pango (a bare GPU box) still gets its report.
+        pdf = None
+        if log:
+            log(f"warning: no PDF written: {exc}")
     summary_path = out.parent / "summary.json"
     # Everything is rendered in memory first, so a failure leaves no partial file.
     art.write_bytes(html_path, html.encode())
-    art.write_bytes(pdf_path, pdf)
+    if pdf is not None:
+        art.write_bytes(pdf_path, pdf)
     art.write_json(summary_path, summary)
     if log:
         log(f"report rendered in {time.perf_counter() - t0:.1f}s")
-    return [pdf_path, html_path, summary_path]
+    return [p for p in (pdf_path if pdf is not None else None, html_path, summary_path) if p is not None]

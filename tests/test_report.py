@@ -154,6 +154,20 @@ def test_bad_out_paths(tiny_run, tmp_path):
     assert list(tmp_path.iterdir()) == [] or all(p.name == "ro" for p in tmp_path.iterdir())
 
 
+def test_without_weasyprint_pdf_fails_cleanly_and_html_still_renders(tiny_run, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "weasyprint", None)  # makes `import weasyprint` raise ImportError
+    with pytest.raises(BenchError, match="PDF rendering needs WeasyPrint and Pango.*--out report.html"):
+        report.render_report(tiny_run, tmp_path / "r.pdf")
+    assert list(tmp_path.iterdir()) == []
+    notes = []
+    paths = report.render_report(tiny_run, tmp_path / "r.html", log=notes.append)
+    assert sorted(p.name for p in paths) == ["r.html", "summary.json"]
+    assert not (tmp_path / "r.pdf").exists() and "<html" in (tmp_path / "r.html").read_text()
+    assert any("no PDF written" in n for n in notes)
+
+
 def test_ties_do_not_chain_across_significant_differences():
     # Built so that A~B and B~C are not significant (20 vs 10 discordant images, p = 0.10)
     # but A vs C is (40 vs 20, p = 0.013): B ties with A, and C must not inherit that rank.
