@@ -180,7 +180,8 @@ def all_(out, title, author, affiliation, **kwargs):
     if report_out is not None:
         from .report import check_out_path
 
-        check_out_path(report_out)  # fail before hours of training, not after
+        # Fail before hours of training, not after; the run directory itself is made by training.
+        check_out_path(report_out, pending_dir=kwargs["artifacts_dir"] or ARTIFACTS_ROOT / kwargs["profile_name"])
     run_dir = _run_training(model_names(), **kwargs)
     if kwargs["dry_run"]:
         return

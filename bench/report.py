@@ -31,12 +31,18 @@ ALPHA = 0.05
 MODEL_ORDER = list(STUDY)
 
 
-def check_out_path(out: Path) -> Path:
-    """Fail early on an --out that cannot be written: bad extension, missing or read-only folder."""
+def check_out_path(out: Path, *, pending_dir: Path | None = None) -> Path:
+    """Fail early on an --out that cannot be written: bad extension, missing or read-only folder.
+
+    `pending_dir` is a folder that the command itself creates before it writes the report
+    (`bench all`'s run directory); a report inside it passes.
+    """
     out = Path(out)
     if out.suffix.lower() not in OUT_EXTENSIONS:
         raise BenchError(f"--out must end in {' or '.join(OUT_EXTENSIONS)}, got {out.name!r}")
     parent = out.parent if str(out.parent) else Path(".")
+    if pending_dir is not None and parent.resolve() == Path(pending_dir).resolve() and not parent.exists():
+        return out
     if not parent.is_dir():
         raise BenchError(f"cannot write {out}: folder {parent} does not exist")
     if not os.access(parent, os.W_OK):

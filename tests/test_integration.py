@@ -12,7 +12,7 @@ from bench.cli import cli
 def test_bench_all_smoke_on_real_data(real_data_dir, tmp_path):
     out = tmp_path / "arts"
     args = ["all", "--profile", "smoke", "--device", "cpu", "--data-dir", str(real_data_dir),
-            "--artifacts", str(out), "--out", str(tmp_path / "report.pdf")]
+            "--artifacts", str(out), "--out", str(out / "report.pdf")]  # inside the run dir it creates
     if not os.environ.get("BENCH_VGG16_WEIGHTS"):
         args.append("--no-pretrained")
     result = CliRunner().invoke(cli, args)
@@ -24,5 +24,5 @@ def test_bench_all_smoke_on_real_data(real_data_dir, tmp_path):
         assert json.loads((d / art.METRICS).read_text())["test"]["n"] == 1000
     facts = json.loads((out / art.DATASET).read_text())
     assert facts["checksums"]["train"]["ok"] and facts["checksums"]["test"]["ok"]
-    assert (tmp_path / "report.pdf").stat().st_size > 100_000
-    assert (tmp_path / "report.html").exists() and (tmp_path / "summary.json").exists()
+    assert (out / "report.pdf").stat().st_size > 100_000
+    assert (out / "report.html").exists() and (out / "summary.json").exists()

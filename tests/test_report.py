@@ -152,6 +152,10 @@ def test_bad_out_paths(tiny_run, tmp_path):
         with pytest.raises(BenchError, match="not writable"):
             report.render_report(tiny_run, ro / "r.pdf")
     assert list(tmp_path.iterdir()) == [] or all(p.name == "ro" for p in tmp_path.iterdir())
+    # A folder the command will create itself (bench all's run directory) passes; others still fail.
+    assert report.check_out_path(tmp_path / "run" / "r.pdf", pending_dir=tmp_path / "run")
+    with pytest.raises(BenchError, match="does not exist"):
+        report.check_out_path(tmp_path / "other" / "r.pdf", pending_dir=tmp_path / "run")
 
 
 def test_without_weasyprint_pdf_fails_cleanly_and_html_still_renders(tiny_run, tmp_path, monkeypatch):
