@@ -50,6 +50,9 @@ def _log(msg: str) -> None:
     click.echo(msg, err=True)
 
 
+# bench.train.COMPILE_MODES, spelled out here so that the CLI starts without importing torch.
+COMPILE_CHOICE = click.Choice(["none", "default", "reduce-overhead"])
+
 _DATA_OPTIONS = [
     click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="BENCH_DATA_DIR",
                  default=None, help="CIFAR-10 root (holds cifar-10-batches-py/). Env: BENCH_DATA_DIR. "
@@ -86,8 +89,7 @@ _TRAIN_OPTIONS = [
                  help="VGG16 conv blocks kept frozen (the rest are tuned)."),
     click.option("--image-size", type=click.IntRange(32), default=32, show_default=True,
                  help="VGG16 input size; inputs are resized on the device when above 32."),
-    click.option("--compile", "compile_mode", type=click.Choice(["none", "default", "reduce-overhead"]),
-                 default="none", show_default=True,
+    click.option("--compile", "compile_mode", type=COMPILE_CHOICE, default="none", show_default=True,
                  help="torch.compile the model (reduce-overhead adds CUDA graphs); measure with `bench speed` first."),
     click.option("--deterministic", is_flag=True, help="Deterministic CUDA kernels (slower)."),
     click.option("--force", is_flag=True, help="Retrain models that already finished."),
@@ -258,8 +260,8 @@ def models(profile_name):
               help="Rounds of every measurement, run round-robin; the table shows medians. Use 3+ on a noisy machine.")
 @click.option("--num-workers", type=click.IntRange(0), default=None,
               help="DataLoader workers of the torchvision pipeline. Default: min(4, CPU count), as the study.")
-@click.option("--compile", "compile_mode", type=click.Choice(["none", "default", "reduce-overhead"]), default="none",
-              show_default=True, help="torch.compile every measurement; its compile time shows as warm-up.")
+@click.option("--compile", "compile_mode", type=COMPILE_CHOICE, default="none", show_default=True,
+              help="torch.compile every measurement; its compile time shows as warm-up.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="JSON results. Default: artifacts/speed-<device>.json.")
 def speed(device, model_list, precision, steps, warmup, repeats, num_workers, compile_mode, out):

@@ -374,9 +374,11 @@ def render_report(artifacts_dir: Path, out: Path, *, title: str | None = None, a
     summary_path = out.parent / "summary.json"
     # Everything is rendered in memory first, so a failure leaves no partial file.
     art.write_bytes(html_path, html.encode())
+    written = [html_path, summary_path]
     if pdf is not None:
         art.write_bytes(pdf_path, pdf)
+        written.insert(0, pdf_path)
     art.write_json(summary_path, summary)
     if log:
         log(f"report rendered in {time.perf_counter() - t0:.1f}s")
-    return [p for p in (pdf_path if pdf is not None else None, html_path, summary_path) if p is not None]
+    return written

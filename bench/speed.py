@@ -159,20 +159,35 @@ def run_speed(models: list[str], *, device: str, precision: str, steps: int, war
             "cpu_count": os.cpu_count(), "rows": rows, "totals": totals}
 
 
+# Table columns: title, width, and the cell of a result row (None: blank in the totals line).
+_COLUMNS = [
+    ("model", 8, lambda r: r["model"]),
+    ("study img/s", 13, lambda r: f"{r['study_images_per_s']:,.0f}"),
+    ("torchvision", 13, lambda r: f"{r['torchvision_images_per_s']:,.0f}"),
+    ("fast", 9, lambda r: f"{r['fast_images_per_s']:,.0f}"),
+    ("floor", 9, lambda r: f"{r['compute_images_per_s']:,.0f}"),
+    ("ratio", 8, lambda r: f"{r['ratio']:.2f}x"),
+    ("(range)", 13, lambda r: _range(r["ratio_runs"])),
+    ("bound", 8, lambda r: f"{r['ratio_bound']:.2f}x"),
+    ("vs study", 10, lambda r: f"{r['ratio_to_study']:.2f}x"),
+    ("fast/floor", 12, lambda r: f"{r['fast_share_of_compute_floor']:.0%}"),
+    ("protocol (tv)", 15, lambda r: _fmt(r["torchvision_projected_seconds"])),
+    ("(fast)", 9, lambda r: _fmt(r["fast_projected_seconds"])),
+]
+
+
 def format_table(result: dict) -> str:
     """Images/s per measurement; `ratio` is fast / torchvision, `bound` the most an input pipeline could give."""
-    cols = [("model", 8), ("study img/s", 13), ("torchvision", 13), ("fast", 9), ("floor", 9), ("ratio", 8),
-            ("(range)", 13), ("bound", 8), ("vs study", 10), ("fast/floor", 12), ("protocol (tv)", 15), ("(fast)", 9)]
-    head = "".join(f"{c:<{w}}" if i == 0 else f"{c:>{w}}" for i, (c, w) in enumerate(cols))
+
+    def line(cells: list[str]) -> str:
+        return "".join(f"{c:<{w}}" if i == 0 else f"{c:>{w}}" for i, (c, (_, w, _)) in enumerate(zip(cells, _COLUMNS)))
+
+    head = line([title for title, _, _ in _COLUMNS])
     lines = [head, "-" * len(head)]
-    for r in result["rows"]:
-        lines.append(f"{r['model']:<8}{r['study_images_per_s']:>13,.0f}{r['torchvision_images_per_s']:>13,.0f}"
-                     f"{r['fast_images_per_s']:>9,.0f}{r['compute_images_per_s']:>9,.0f}{r['ratio']:>7.2f}x"
-                     f"{_range(r['ratio_runs']):>13}{r['ratio_bound']:>7.2f}x{r['ratio_to_study']:>9.2f}x{r['fast_share_of_compute_floor']:>12.0%}"
-                     f"{_fmt(r['torchvision_projected_seconds']):>15}{_fmt(r['fast_projected_seconds']):>9}")
+    lines += [line([cell(r) for _, _, cell in _COLUMNS]) for r in result["rows"]]
     t = result["totals"]
-    lines.append(f"{'total':<8}{'':>96}{_fmt(t['torchvision_projected_seconds']):>15}"
-                 f"{_fmt(t['fast_projected_seconds']):>9}")
+    lines.append(line(["total"] + [""] * (len(_COLUMNS) - 3)
+                      + [_fmt(t["torchvision_projected_seconds"]), _fmt(t["fast_projected_seconds"])]))
     lines.append(f"medians of {result['repeats']} round(s) of {result['steps']} timed steps; ratio = fast / "
                  "torchvision (same layout), range over rounds; bound = floor / torchvision, the most any input "
                  "pipeline could give; vs study = fast / the study's set-up (torchvision pipeline, NCHW).")

@@ -137,7 +137,10 @@ def test_compiled_model_trains_and_matches_eager(tmp_path):
 
 
 def test_unknown_compile_mode_lists_the_legal_ones():
-    from bench.train import resolve_compile
+    from bench.cli import COMPILE_CHOICE
+    from bench.train import COMPILE_MODES, resolve_compile
+
+    assert tuple(COMPILE_CHOICE.choices) == COMPILE_MODES  # the CLI's copy has not drifted
 
     with pytest.raises(BenchError, match="choose one of: none, default, reduce-overhead"):
         resolve_compile("max")
