@@ -100,3 +100,26 @@ def build_run(out: Path, models: list[str], seeds: list[int], *, epochs: int | N
 def tiny_run(tmp_path_factory) -> Path:
     """Artifacts of MLP and CNN, two seeds each, trained for 2 epochs on tiny synthetic data."""
     return build_run(tmp_path_factory.mktemp("run"), ["mlp", "cnn"], [0, 1])
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """SHA-256 of every file under `root` (relative path -> digest); a refused command must leave it unchanged.
+
+    Lock files (`*.lock`) are left out: they are the one file a refused command may leave behind.
+    """
+    import hashlib
+
+    root = Path(root)
+    if not root.exists():
+        return {}
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and not p.name.endswith(".lock")}
+
+
+def assert_one_line_error(result, code: int = 1) -> str:
+    """A click CliRunner result that failed cleanly: exit `code`, one 'Error: ' line, no traceback."""
+    assert result.exit_code == code, (result.exit_code, result.output, result.exception)
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    assert "Traceback" not in result.output
+    return lines[0]
