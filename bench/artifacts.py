@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import hashlib
 import io
 import json
@@ -54,26 +55,71 @@ def seed_dir(root: Path, model: str, seed: int) -> Path:
     return Path(root) / model / f"seed-{seed}"
 
 
+def os_error(path: Path, exc: OSError) -> BenchError:
+    """One line for a failed read or write: what, where, and the system's reason (disk full, read-only, ...)."""
+    reason = exc.strerror or type(exc).__name__
+    if exc.errno == errno.ENOSPC:
+        reason = "no space left on the device"
+    elif exc.errno in (errno.ENOTDIR, errno.EEXIST) or isinstance(exc, (NotADirectoryError, FileExistsError)):
+        reason = "a part of the path is a file, not a folder"
+    return BenchError(f"cannot write {path}: {reason}")
+
+
+def ensure_dir(path: Path) -> Path:
+    """Create `path` and its parents, or fail with one line (a file in the way, no permission, disk full)."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise os_error(path, exc) from None
+    if not path.is_dir():
+        raise BenchError(f"cannot write {path}: it is a file, not a folder")
+    return path
+
+
+def check_writable_dir(path: Path, *, what: str = "--artifacts") -> Path:
+    """Check, without writing anything, that `path` is or can become a writable folder."""
+    path = Path(path)
+    probe = path
+    while not probe.exists():
+        if probe.is_symlink():
+            raise BenchError(f"cannot use {what} {path}: {probe} is a broken link")
+        probe = probe.parent
+    if not probe.is_dir():
+        raise BenchError(f"cannot use {what} {path}: {probe} is a file, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise BenchError(f"cannot use {what} {path}: folder {probe} is not writable")
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it over `path` on success."""
+    """Yield a temporary path beside `path`; rename it over `path` on success.
+
+    Any OS failure (disk full, permissions, a file where a folder should be) becomes one
+    BenchError line, and the temporary file is removed, so the old file stays as it was.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    ensure_dir(path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise os_error(path, exc) from None
     os.close(fd)
-    # mkstemp creates 0600; give the final file the permissions a plain open() would.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
     tmp_path = Path(tmp)
     try:
+        # mkstemp creates 0600; give the final file the permissions a plain open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         yield tmp_path
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, path)
+    except OSError as exc:
+        raise os_error(path, exc) from None
     finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+        tmp_path.unlink(missing_ok=True)
 
 
 def write_bytes(path: Path, data: bytes) -> None:
@@ -98,13 +144,56 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def read_json(path: Path) -> Any:
+def read_json(path: Path, *, kind: type = dict, required: dict[str, type | tuple] | None = None) -> Any:
+    """Parse a JSON artifact and check its shape: the top-level type and required keys with their types.
+
+    A missing, truncated, empty or wrongly shaped file is one BenchError naming the file.
+    """
+    path = Path(path)
     try:
-        return json.loads(Path(path).read_text())
+        obj = json.loads(path.read_text())
     except FileNotFoundError:
         raise BenchError(f"missing artifact: {path}") from None
+    except IsADirectoryError:
+        raise BenchError(f"corrupt artifact {path}: a folder, not a file") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BenchError(f"corrupt artifact {path}: {exc}") from None
+        detail = "empty file" if path.stat().st_size == 0 else str(exc)
+        raise BenchError(f"corrupt artifact {path}: {detail}") from None
+    except OSError as exc:
+        raise BenchError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
+    if not isinstance(obj, kind):
+        raise BenchError(f"corrupt artifact {path}: expected a JSON {_type_name(kind)}, found a {_type_name(type(obj))}")
+    if required:
+        check_fields(obj, required, where=path)
+    return obj
+
+
+def _type_name(t) -> str:
+    names = {dict: "object", list: "array", str: "string", int: "integer", float: "number", bool: "boolean",
+             type(None): "null"}
+    if isinstance(t, tuple):
+        return " or ".join(_type_name(x) for x in t)
+    return names.get(t, t.__name__)
+
+
+def check_fields(obj: dict, required: dict[str, type | tuple], *, where: Path) -> None:
+    """Every key of `required` is present with its type ('a.b' reaches into nested objects)."""
+    for key, kind in required.items():
+        value, here = obj, ""
+        for part in key.split("."):
+            here = f"{here}.{part}" if here else part
+            if not isinstance(value, dict) or part not in value:
+                raise BenchError(f"corrupt artifact {where}: no {here!r} field")
+            value = value[part]
+        # JSON has one number type; bools are not numbers here.
+        ok = isinstance(value, kind) and not (isinstance(value, bool) and bool not in _as_tuple(kind))
+        if not ok:
+            raise BenchError(f"corrupt artifact {where}: {key!r} should be a {_type_name(kind)}, "
+                             f"found {_type_name(type(value))}")
+
+
+def _as_tuple(kind) -> tuple:
+    return kind if isinstance(kind, tuple) else (kind,)
 
 
 def write_history(path: Path, rows: list[dict]) -> None:
@@ -117,21 +206,29 @@ def write_history(path: Path, rows: list[dict]) -> None:
 
 
 def read_history(path: Path) -> list[dict]:
+    """Rows of history.csv; a missing, empty, truncated or non-numeric file is one BenchError naming it."""
+    path = Path(path)
     try:
         with open(path, newline="") as fh:
             reader = csv.DictReader(fh)
             if tuple(reader.fieldnames or ()) != HISTORY_FIELDS:
-                raise BenchError(f"corrupt artifact {path}: unexpected columns {reader.fieldnames}")
+                found = "no header (empty file)" if not reader.fieldnames else f"columns {reader.fieldnames}"
+                raise BenchError(f"corrupt artifact {path}: {found}, expected {', '.join(HISTORY_FIELDS)}")
             rows = []
-            for row in reader:
-                rows.append({
-                    k: (int(v) if k in ("epoch", "phase") else float(v)) for k, v in row.items()
-                })
-            return rows
+            for line, row in enumerate(reader, start=2):
+                if None in row or any(v is None for v in row.values()):
+                    raise BenchError(f"corrupt artifact {path}: line {line} does not have "
+                                     f"{len(HISTORY_FIELDS)} columns (truncated?)")
+                rows.append({k: (int(v) if k in ("epoch", "phase") else float(v)) for k, v in row.items()})
     except FileNotFoundError:
         raise BenchError(f"missing artifact: {path}") from None
-    except ValueError as exc:
+    except (ValueError, UnicodeDecodeError, csv.Error) as exc:
         raise BenchError(f"corrupt artifact {path}: {exc}") from None
+    except OSError as exc:
+        raise BenchError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
+    if [r["epoch"] for r in rows] != list(range(1, len(rows) + 1)):
+        raise BenchError(f"corrupt artifact {path}: epochs are not numbered 1, 2, 3, ... in order")
+    return rows
 
 
 def write_predictions(path: Path, labels: np.ndarray, logits: np.ndarray) -> None:
@@ -145,17 +242,34 @@ def write_predictions(path: Path, labels: np.ndarray, logits: np.ndarray) -> Non
     write_bytes(path, buf.getvalue())
 
 
-def read_predictions(path: Path) -> dict[str, np.ndarray]:
+def read_predictions(path: Path, *, num_classes: int | None = None, n: int | None = None) -> dict[str, np.ndarray]:
+    """The arrays of predictions.npz, checked: lengths agree (and equal `n`), labels in range, predicted = argmax."""
+    path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as npz:
             out = {k: npz[k] for k in ("labels", "logits", "predicted")}
     except FileNotFoundError:
         raise BenchError(f"missing artifact: {path}") from None
-    except (KeyError, ValueError, OSError, EOFError) as exc:
-        raise BenchError(f"corrupt artifact {path}: {exc}") from None
-    n = len(out["labels"])
-    if out["logits"].shape[0] != n or out["predicted"].shape != (n,):
-        raise BenchError(f"corrupt artifact {path}: arrays of different lengths")
+    except KeyError as exc:
+        raise BenchError(f"corrupt artifact {path}: no array {exc}") from None
+    except Exception as exc:  # numpy/zipfile raise many types for a damaged file
+        raise BenchError(f"corrupt artifact {path} ({type(exc).__name__}: {exc})") from None
+    labels, logits, predicted = out["labels"], out["logits"], out["predicted"]
+    if labels.ndim != 1 or logits.ndim != 2 or predicted.shape != labels.shape or logits.shape[0] != len(labels):
+        raise BenchError(f"corrupt artifact {path}: arrays of different lengths or shapes "
+                         f"(labels {labels.shape}, logits {logits.shape}, predicted {predicted.shape})")
+    if labels.dtype.kind not in "iu" or predicted.dtype.kind not in "iu" or logits.dtype.kind != "f":
+        raise BenchError(f"corrupt artifact {path}: wrong array types (labels {labels.dtype}, "
+                         f"predicted {predicted.dtype}, logits {logits.dtype})")
+    if n is not None and len(labels) != n:
+        raise BenchError(f"corrupt artifact {path}: {len(labels):,} predictions for a test set of {n:,} images")
+    k = num_classes if num_classes is not None else logits.shape[1]
+    if logits.shape[1] != k:
+        raise BenchError(f"corrupt artifact {path}: logits for {logits.shape[1]} classes, expected {k}")
+    if len(labels) and (labels.min() < 0 or labels.max() >= k):
+        raise BenchError(f"corrupt artifact {path}: labels outside 0-{k - 1}")
+    if len(labels) and not np.array_equal(predicted, logits.argmax(axis=1)):
+        raise BenchError(f"corrupt artifact {path}: 'predicted' is not the argmax of the logits")
     return out
 
 

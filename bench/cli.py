@@ -21,14 +21,80 @@ class BenchGroup(click.Group):
         ctx.meta["bench.argv"] = argv
         return ctx
 
-    def invoke(self, ctx):
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Click's standalone handling, except that every error is one line (usage errors included)."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
-            return super().invoke(ctx)
-        except KeyboardInterrupt:
-            # Every checkpoint is complete on disk, so stopping here loses at most one epoch.
-            click.echo("interrupted; the last finished epoch is checkpointed, re-run the same command to resume",
-                       err=True)
-            raise click.exceptions.Exit(130) from None
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except (KeyboardInterrupt, EOFError, click.exceptions.Abort):
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx else "bench"
+            click.echo(f"Error: {' '.join(exc.format_message().split())} (see '{where} --help')", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.echo(f"Error: {' '.join(exc.format_message().split())}", err=True)
+            sys.exit(exc.exit_code)
+        sys.exit(code if isinstance(code, int) else 0)
+
+    def invoke(self, ctx):
+        import warnings
+
+        # Warnings are held back until the command succeeds: an error is then the only line printed,
+        # and the warnings that remain are shown once each, one line per warning.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                result = super().invoke(ctx)
+            except KeyboardInterrupt:
+                # Every checkpoint is complete on disk, so stopping here loses at most one epoch.
+                click.echo("interrupted; the last finished epoch is checkpointed, re-run the same command to resume",
+                           err=True)
+                raise click.exceptions.Exit(130) from None
+            except MemoryError:
+                raise BenchError("out of memory; use a smaller --image-size or fewer models at once") from None
+            except OSError as exc:
+                if ctx.obj and ctx.obj.get("debug"):
+                    raise
+                # A fault of the environment that no artifact writer anticipated (e.g. a read-only temp folder).
+                where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+                raise BenchError(f"{exc.strerror or type(exc).__name__}{where}") from None
+        for message in worth_showing(caught):
+            click.echo(f"warning: {message}", err=True)
+        return result
+
+
+def worth_showing(caught) -> list[str]:
+    """Distinct warning messages, without those a user cannot act on (library deprecations and internals)."""
+    shown = []
+    for w in caught:
+        if issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning, FutureWarning)):
+            continue
+        message = " ".join(str(w.message).split())
+        if any(noise in message for noise in IGNORED_WARNINGS) or message in shown:
+            continue
+        shown.append(message)
+    return shown
+
+
+# Third-party warnings that say nothing a user of bench could change.
+IGNORED_WARNINGS = (
+    "NumPy array is not writable",       # torch.from_numpy on read-only pickled arrays; we never write them
+    "TypedStorage is deprecated",
+    "To copy construct from a tensor",
+    "Glyph",                             # matplotlib font coverage notes
+    "findfont",
+)
+
+
+# Legal ranges of numeric options, checked by click before any work (and shown in --help).
+SEED_MAX = 2**31 - 1
+MAX_SEEDS = 100
+EPOCHS_RANGE = click.IntRange(1, 1000)
+IMAGE_SIZE_RANGE = click.IntRange(32, 256)
+WORKERS_RANGE = click.IntRange(0, 64)
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -40,7 +106,11 @@ def parse_seeds(text: str) -> list[int]:
     if not parts or any(p < 0 for p in parts):
         raise BenchError(f"--seeds takes a count (3) or a comma-separated list (0,1,2), got {text!r}")
     if len(parts) == 1 and "," not in text:
+        if parts[0] > MAX_SEEDS:
+            raise BenchError(f"--seeds {parts[0]} is too many; the count must be between 1 and {MAX_SEEDS}")
         return list(range(parts[0])) if parts[0] > 0 else [0]
+    if len(parts) > MAX_SEEDS or max(parts) > SEED_MAX:
+        raise BenchError(f"--seeds takes at most {MAX_SEEDS} seeds, each between 0 and {SEED_MAX}, got {text!r}")
     if len(set(parts)) != len(parts):
         raise BenchError(f"--seeds lists a seed twice: {text!r}")
     return parts
@@ -74,12 +144,13 @@ _TRAIN_OPTIONS = [
                  help="Default: bf16 autocast on CUDA, fp32 on CPU."),
     click.option("--input-pipeline", type=click.Choice(["fast", "torchvision"]), default="fast",
                  show_default=True, help="fast: device-resident batches; torchvision: the reference DataLoader."),
-    click.option("--num-workers", type=click.IntRange(0), default=2, show_default=True,
+    click.option("--num-workers", type=WORKERS_RANGE, default=2, show_default=True,
                  help="DataLoader workers (torchvision pipeline only)."),
-    click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Seed of a single run."),
-    click.option("--seeds", default=None, help="Several seeds: a count (3 = 0,1,2) or a list (0,1,2). "
-                                               "Overrides --seed."),
-    click.option("--epochs", type=click.IntRange(1), default=None,
+    click.option("--seed", type=click.IntRange(0, SEED_MAX), default=0, show_default=True,
+                 help="Seed of a single run."),
+    click.option("--seeds", default=None, help=f"Several seeds: a count (3 = 0,1,2; at most {MAX_SEEDS}) or a list "
+                                               "(0,1,2). Overrides --seed."),
+    click.option("--epochs", type=EPOCHS_RANGE, default=None,
                  help="Override the number of epochs (truncates or extends the last phase)."),
     click.option("--vgg-weights", type=click.Path(dir_okay=False, path_type=Path), envvar="BENCH_VGG16_WEIGHTS",
                  default=None, help="Local VGG16 features state_dict. Env: BENCH_VGG16_WEIGHTS."),
@@ -87,7 +158,7 @@ _TRAIN_OPTIONS = [
                  help="Use ImageNet weights for VGG16 (--no-pretrained: random init, recorded as such)."),
     click.option("--frozen-blocks", type=click.IntRange(0, 5), default=3, show_default=True,
                  help="VGG16 conv blocks kept frozen (the rest are tuned)."),
-    click.option("--image-size", type=click.IntRange(32), default=32, show_default=True,
+    click.option("--image-size", type=IMAGE_SIZE_RANGE, default=32, show_default=True,
                  help="VGG16 input size; inputs are resized on the device when above 32."),
     click.option("--compile", "compile_mode", type=COMPILE_CHOICE, default="none", show_default=True,
                  help="torch.compile the model (reduce-overhead adds CUDA graphs); measure with `bench speed` first."),
@@ -112,8 +183,20 @@ train_options = _with(_TRAIN_OPTIONS)
 
 @click.group(cls=BenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="bench")
-def cli():
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+@click.pass_context
+def cli(ctx, debug):
     """Reproducible CIFAR-10 benchmark: train the study's four models and report on them."""
+    ctx.obj = {"debug": debug}
+
+
+def main() -> None:
+    """The `bench` console script; Ctrl-C even during start-up exits 130 with one line."""
+    try:
+        cli(prog_name="bench")
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
 
 
 def _run_training(models, *, data_dir, download, verify, profile_name, artifacts_dir, device, precision,
@@ -122,7 +205,7 @@ def _run_training(models, *, data_dir, download, verify, profile_name, artifacts
     from .data import default_data_dir
     from .models import resolve_vgg_weights
     from .protocol import get_profile, spec_for
-    from .study import command_line, prepare_data, run_models
+    from .study import command_line, plan_training, prepare_data, run_plan
     from .train import RunOptions, resolve_device, resolve_precision
 
     profile = get_profile(profile_name)
@@ -132,21 +215,27 @@ def _run_training(models, *, data_dir, download, verify, profile_name, artifacts
                          num_workers=num_workers, deterministic=deterministic, compile=compile_mode)
     out = artifacts_dir or ARTIFACTS_ROOT / profile.name
     data_dir = data_dir or default_data_dir()
-    if deterministic and dev == "cuda":
-        _log("warning: --deterministic forces deterministic CUDA kernels and disables cuDNN autotuning; "
-             "expect slower training")
     if dry_run:
         plan = {"artifacts": str(out), "data_dir": str(data_dir), "profile": profile.name, "seeds": seed_list,
                 "options": options.__dict__,
                 "models": {m: spec_for(m, profile, epochs=epochs).to_dict() for m in models}}
         click.echo(json.dumps(plan, indent=2))
         return out
-    # Everything that can fail on bad input is checked before the first artifact is written.
+    from . import artifacts as art
+
+    # Everything that can fail on bad input is checked before the first write: the destination,
+    # the weights, the data, every model's protocol, then (under the lock) the run directory.
+    art.check_writable_dir(out)
     vgg = resolve_vgg_weights(vgg_weights, pretrained=pretrained, download=download) if "vgg16" in models else None
-    _, splits, facts = prepare_data(data_dir, profile, download=download, verify=verify, out=out)
-    run_models(models, seed_list, splits=splits, facts=facts, profile=profile, options=options, out=out,
-               vgg=vgg, frozen_blocks=frozen_blocks, image_size=image_size, epochs=epochs, force=force, show_progress=sys.stderr.isatty(), log=_log,
-               command=click.get_current_context().meta.get("bench.argv", command_line()))
+    data, splits, facts = prepare_data(data_dir, profile, download=download, verify=verify)
+    plan = plan_training(models, seed_list, data=data, splits=splits, facts=facts, profile=profile, options=options,
+                         out=out, vgg=vgg, vgg_weights=vgg_weights, frozen_blocks=frozen_blocks,
+                         image_size=image_size, epochs=epochs)
+    if deterministic and dev == "cuda":
+        _log("warning: --deterministic forces deterministic CUDA kernels and disables cuDNN autotuning; "
+             "expect slower training")
+    run_plan(plan, force=force, show_progress=sys.stderr.isatty(), log=_log,
+             command=click.get_current_context().meta.get("bench.argv", command_line()))
     _log(f"artifacts in {out}")
     return out
 
@@ -204,14 +293,18 @@ def all_(out, title, author, affiliation, **kwargs):
               help="Images per class in the sample grid.")
 def data(data_dir, download, verify, profile_name, artifacts_dir, per_class):
     """Load, verify and describe CIFAR-10 and the study's split."""
+    from . import artifacts as art
     from .data import default_data_dir
     from .protocol import get_profile
-    from .study import prepare_data
+    from .rundir import RunLock
+    from .study import prepare_data, write_data_artifacts
 
     profile = get_profile(profile_name)
     out = artifacts_dir or ARTIFACTS_ROOT / profile.name
-    data_obj, _, facts = prepare_data(data_dir or default_data_dir(), profile, download=download, verify=verify,
-                                      out=out, grid_per_class=per_class)
+    art.check_writable_dir(out)
+    data_obj, _, facts = prepare_data(data_dir or default_data_dir(), profile, download=download, verify=verify)
+    with RunLock(out):
+        write_data_artifacts(out, data_obj, facts, grid_per_class=per_class)
     click.echo(f"classes: {', '.join(facts['classes'])}")
     click.echo(f"{'class':<12}" + "".join(f"{s:>11}" for s in ("train_file", "test_file", "train", "val", "test")))
     for c in facts["classes"]:
@@ -254,11 +347,12 @@ def models(profile_name):
               help="Comma-separated models to time.")
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=None,
               help="Default: bf16 on CUDA, fp32 on CPU.")
-@click.option("--steps", type=click.IntRange(1), default=20, show_default=True, help="Timed steps per measurement.")
-@click.option("--warmup", type=click.IntRange(0), default=5, show_default=True, help="Untimed steps first.")
-@click.option("--repeats", type=click.IntRange(1), default=1, show_default=True,
+@click.option("--steps", type=click.IntRange(1, 10000), default=20, show_default=True,
+              help="Timed steps per measurement.")
+@click.option("--warmup", type=click.IntRange(0, 1000), default=5, show_default=True, help="Untimed steps first.")
+@click.option("--repeats", type=click.IntRange(1, 100), default=1, show_default=True,
               help="Rounds of every measurement, run round-robin; the table shows medians. Use 3+ on a noisy machine.")
-@click.option("--num-workers", type=click.IntRange(0), default=None,
+@click.option("--num-workers", type=WORKERS_RANGE, default=None,
               help="DataLoader workers of the torchvision pipeline. Default: min(4, CPU count), as the study.")
 @click.option("--compile", "compile_mode", type=COMPILE_CHOICE, default="none", show_default=True,
               help="torch.compile every measurement; its compile time shows as warm-up.")
@@ -307,8 +401,11 @@ def verify(artifacts_dir, data_dir, download, device, vgg_weights, model_list):
     if device:
         resolve_device(device)
     models = [m.strip() for m in model_list.split(",")] if model_list else None
-    rows = verify_run(artifacts_dir, data_dir=data_dir or default_data_dir(), device=device, vgg_weights=vgg_weights,
-                      download=download, models=models, log=_log)
+    rows, notes = verify_run(artifacts_dir, data_dir=data_dir or default_data_dir(), device=device,
+                             vgg_weights=vgg_weights, download=download, models=models, log=_log)
+    if notes:
+        click.echo("environment differs from the recorded run, so bitwise equality is not expected: "
+                   + "; ".join(notes))
     for r in rows:
         detail = "" if r["status"] != "different" else \
             f" (max |logit diff| {r['max_logit_diff']:.3g}, max history diff {r['max_history_diff']:.3g})"

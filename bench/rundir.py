@@ -1,21 +1,128 @@
-"""One run directory: what it holds, how it is loaded and checked, and who may write it.
+"""One run directory: what it holds, how it is checked, and who may write it.
 
-A run directory (``--artifacts``) holds one comparable study: every member shares the
-directory's fingerprint (data, profile, device type, precision, threads, versions) and all
-seeds of a model share that model's protocol fingerprint. The report, verify and training
-go through this module to read it.
+A run directory (``--artifacts``) holds one comparable study. Two fingerprints decide
+membership:
+
+- the directory's (``manifest.json``: ``directory`` and ``fingerprint``): what every member
+  shares: profile, the data actually used (digests of each split, so the test set's
+  identity), device type, precision, thread count and software versions;
+- each model's protocol (``config.json``: ``protocol_fingerprint``): every value of its
+  ``compute`` record except the seed, shared by all seeds of that model.
+
+Training checks both before it writes anything (`check_joinable`), under a lock that one
+process holds at a time (`RunLock`); the report and `verify` load a directory through
+`load_artifacts`, which refuses a directory that mixes runs and names the files that disagree.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from . import artifacts as art
 from .errors import BenchError
 from .protocol import STUDY
 
 MODEL_ORDER = list(STUDY)
+LOCK_FILE = "bench.lock"
+
+# The fields each artifact must have before anything reads it ("a.b" reaches into objects).
+MANIFEST_FIELDS = {"artifact_format": int, "fingerprint": str, "directory": dict, "models": dict, "seeds": list}
+DATASET_FIELDS = {"classes": list, "shapes.train": list, "shapes.val": list, "shapes.test": list, "counts.test": dict,
+                  "normalisation.mean": list, "normalisation.std": list, "digests.test": str,
+                  "test_labels_sha256": str}
+CONFIG_FIELDS = {"artifact_format": int, "model": str, "title": str, "fingerprint": str,
+                 "protocol_fingerprint": str, "directory_fingerprint": str, "compute.spec.phases": list,
+                 "compute.spec.optimizer": str, "compute.seed": int, "compute.model_kwargs": dict,
+                 "parameters.total": int, "layers": list}
+METRICS_FIELDS = {"artifact_format": int, "model": str, "seed": int, "status": str, "fingerprint": str}
+STATUSES = ("complete", "diverged")
+
+
+def fingerprint(record: Any) -> str:
+    """A short digest of a JSON-able record; equal records give equal fingerprints."""
+    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def flatten(record: Any, prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} -> {'a.b': 1}; lists stay values."""
+    if not isinstance(record, dict):
+        return {prefix: record}
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def differences(old: dict, new: dict, *, limit: int = 4) -> str:
+    """'profile.name: full -> smoke; precision: fp32 -> bf16' for the values that differ."""
+    a, b = flatten(old), flatten(new)
+    keys = sorted(k for k in set(a) | set(b) if a.get(k, "(absent)") != b.get(k, "(absent)"))
+    shown = [f"{k}: {_short(a.get(k, '(absent)'))} -> {_short(b.get(k, '(absent)'))}" for k in keys[:limit]]
+    more = f"; and {len(keys) - limit} more" if len(keys) > limit else ""
+    return "; ".join(shown) + more
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=str) if not isinstance(value, str) else value
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class RunLock:
+    """An exclusive lock on a run directory, held for as long as a command writes there.
+
+    `flock` on ``bench.lock``: the kernel drops it when its holder dies, so a lock left by a
+    dead process is simply taken over; a live holder is named by its pid.
+    """
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.path = self.root / LOCK_FILE
+        self.fd: int | None = None
+
+    def __enter__(self) -> "RunLock":
+        import fcntl
+
+        art.ensure_dir(self.root)
+        while True:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise art.os_error(self.path, exc) from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+                os.close(fd)
+                if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                    raise art.os_error(self.path, exc) from None
+                raise BenchError(f"run directory {self.root} is in use by another bench process (pid {holder}, "
+                                 f"lock {self.path}); wait for it to finish or choose another --artifacts") from None
+            # The previous holder may have removed the file between our open and our lock: retry on the new one.
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            self.path.unlink(missing_ok=True)
+            os.close(self.fd)
+            self.fd = None
 
 
 @dataclass
@@ -46,32 +153,152 @@ class Artifacts:
         return sorted((r for r in self.runs if r.model == model), key=lambda r: r.seed)
 
 
+@dataclass
+class Member:
+    """One <model>/seed-<n> folder with its checked config.json."""
+
+    model: str
+    seed: int
+    path: Path
+    config: dict
+
+
+def read_manifest(root: Path) -> dict:
+    path = Path(root) / art.MANIFEST
+    manifest = art.read_json(path, required={"artifact_format": int})
+    art.check_format(manifest, path)
+    art.check_fields(manifest, MANIFEST_FIELDS, where=path)
+    return manifest
+
+
+def read_members(root: Path) -> list[Member]:
+    """Every <model>/seed-<n>/config.json under `root`, checked for shape and for its own folder name."""
+    members = []
+    for model, seed, path in art.list_runs(root):
+        cfg_path = path / art.CONFIG
+        config = art.read_json(cfg_path, required={"artifact_format": int})
+        art.check_format(config, cfg_path)
+        art.check_fields(config, CONFIG_FIELDS, where=cfg_path)
+        if config["model"] != model or config["compute"]["seed"] != seed:
+            raise BenchError(f"corrupt artifact {cfg_path}: it describes {config['model']} seed "
+                             f"{config['compute']['seed']}, but lies in {model}/seed-{seed}")
+        members.append(Member(model, seed, path, config))
+    return members
+
+
+def check_members(manifest: dict, members: list[Member], root: Path) -> None:
+    """Refuse a directory whose members were trained under different fingerprints."""
+    strangers = [m for m in members if m.config["directory_fingerprint"] != manifest["fingerprint"]]
+    if strangers:
+        names = ", ".join(str(m.path / art.CONFIG) for m in strangers[:3])
+        raise BenchError(f"{root} mixes runs: {names} {'was' if len(strangers) == 1 else 'were'} trained under "
+                         f"another data/profile/device/precision/threads/versions setting than {art.MANIFEST} "
+                         f"records; train them again (--force) or keep them in separate --artifacts directories")
+    by_model: dict[str, list[Member]] = {}
+    for m in members:
+        by_model.setdefault(m.model, []).append(m)
+    for model, seeds in by_model.items():
+        first = seeds[0]
+        for other in seeds[1:]:
+            if other.config["protocol_fingerprint"] != first.config["protocol_fingerprint"]:
+                diff = differences(_protocol(first.config), _protocol(other.config))
+                raise BenchError(f"{root} mixes protocols for {model}: {first.path / art.CONFIG} and "
+                                 f"{other.path / art.CONFIG} differ ({diff}); seeds of one model must share its "
+                                 "protocol: retrain with --force or use separate --artifacts directories")
+
+
+def _protocol(config: dict) -> dict:
+    return {k: v for k, v in config["compute"].items() if k != "seed"}
+
+
+def check_joinable(root: Path, *, directory: dict, protocols: dict[str, dict], force: bool) -> list[Path]:
+    """Check that runs with these fingerprints may be written into `root`; nothing is written here.
+
+    `directory` is the new run's directory record, `protocols` each model's compute record
+    without the seed. Returns the member folders that `--force` must discard first (all of
+    them when the directory itself differs; a model's other seeds when its protocol differs).
+    """
+    root = Path(root)
+    if not root.exists():
+        return []
+    if not root.is_dir():
+        raise BenchError(f"cannot use --artifacts {root}: it is a file, not a folder")
+    members = read_members(root)
+    if not (root / art.MANIFEST).exists():
+        if members:
+            raise BenchError(f"{root} holds trained models but no {art.MANIFEST}; it is damaged: "
+                             "choose another --artifacts directory")
+        return []
+    manifest = read_manifest(root)
+    hint = "use another --artifacts directory, or --force to discard what is there and train again"
+    if manifest["fingerprint"] != fingerprint(directory) or manifest["directory"] != directory:
+        if not force:
+            raise BenchError(f"{root} holds a run that is not comparable with this one "
+                             f"({differences(manifest['directory'], directory)}); {hint}")
+        return [m.path for m in members]
+    check_members(manifest, members, root)
+    discard: list[Path] = []
+    for m in members:
+        new = protocols.get(m.model)
+        if new is None or m.config["protocol_fingerprint"] == fingerprint(new):
+            continue
+        if not force:
+            raise BenchError(f"{m.path} was trained with another protocol for {m.model} "
+                             f"({differences(_protocol(m.config), new)}); all seeds of a model share one: "
+                             f"use another --artifacts directory, or --force to retrain every seed of {m.model}")
+        discard.append(m.path)
+    return discard
+
+
 def load_artifacts(root: Path) -> Artifacts:
+    """Read and check a whole run directory: every artifact's shape, and that its members belong together."""
     root = Path(root)
     if not root.exists():
         raise BenchError(f"artifacts directory {root} does not exist; run `bench all` or `bench train` first")
     if not root.is_dir():
         raise BenchError(f"{root} is not a directory")
-    manifest_path = root / art.MANIFEST
-    if not manifest_path.exists():
+    if not (root / art.MANIFEST).exists():
         raise BenchError(f"{root} is not a bench artifacts directory (no {art.MANIFEST}); "
                          "run `bench all` or `bench train` into it first")
-    manifest = art.read_json(manifest_path)
-    art.check_format(manifest, manifest_path)
-    dataset = art.read_json(root / art.DATASET)
-    samples = (root / art.SAMPLES).read_bytes() if (root / art.SAMPLES).exists() else None
-    runs = []
-    for model, seed, path in art.list_runs(root):
-        config = art.read_json(path / art.CONFIG)
-        art.check_format(config, path / art.CONFIG)
-        history = art.read_history(path / art.HISTORY) if (path / art.HISTORY).exists() else []
-        run = SeedRun(model, seed, path, config, history, "incomplete")
-        if (path / art.METRICS).exists():
-            run.metrics = art.read_json(path / art.METRICS)
-            run.status = run.metrics.get("status", "incomplete")
-            if run.status == "complete":
-                run.predictions = art.read_predictions(path / art.PREDICTIONS)
-        runs.append(run)
-    if not runs:
+    manifest = read_manifest(root)
+    dataset = art.read_json(root / art.DATASET, required=DATASET_FIELDS)
+    classes = dataset["classes"]
+    n_test = dataset["shapes"]["test"][0] if dataset["shapes"]["test"] else None
+    if not isinstance(n_test, int) or not classes or not all(isinstance(c, str) for c in classes):
+        raise BenchError(f"corrupt artifact {root / art.DATASET}: classes or test-set shape unreadable")
+    if dataset["digests"] != manifest["directory"].get("data"):
+        raise BenchError(f"{root / art.DATASET} describes other data than {root / art.MANIFEST} records; "
+                         "the directory is damaged or mixed: train into a new --artifacts directory")
+    samples = (root / art.SAMPLES).read_bytes() if (root / art.SAMPLES).is_file() else None
+    members = read_members(root)
+    if not members:
         raise BenchError(f"{root} holds no trained model (no <model>/seed-<n>/config.json)")
+    check_members(manifest, members, root)
+    runs = []
+    for m in members:
+        history = art.read_history(m.path / art.HISTORY) if (m.path / art.HISTORY).exists() else []
+        run = SeedRun(m.model, m.seed, m.path, m.config, history, "incomplete")
+        metrics_path = m.path / art.METRICS
+        if metrics_path.exists():
+            metrics = art.read_json(metrics_path, required=METRICS_FIELDS)
+            if metrics["status"] not in STATUSES:
+                raise BenchError(f"corrupt artifact {metrics_path}: status {metrics['status']!r}, "
+                                 f"expected one of: {', '.join(STATUSES)}")
+            if metrics["fingerprint"] != m.config["fingerprint"]:
+                raise BenchError(f"{metrics_path} does not belong to {m.path / art.CONFIG} (other fingerprint); "
+                                 f"retrain {m.model} seed {m.seed} with --force")
+            if metrics.get("epochs_run") is not None and metrics["epochs_run"] != len(history):
+                raise BenchError(f"{m.path / art.HISTORY} holds {len(history)} epochs but {metrics_path} "
+                                 f"records {metrics['epochs_run']}")
+            run.metrics, run.status = metrics, metrics["status"]
+            if run.status == "complete":
+                art.check_fields(metrics, {"test.accuracy": float, "test.loss": float}, where=metrics_path)
+                pred_path = m.path / art.PREDICTIONS
+                run.predictions = art.read_predictions(pred_path, num_classes=len(classes), n=n_test)
+                digest = hashlib.sha256(np.ascontiguousarray(run.predictions["labels"], dtype=np.int64)
+                                        .tobytes()).hexdigest()
+                if digest != dataset["test_labels_sha256"]:
+                    raise BenchError(f"{pred_path} holds the labels of another test set than "
+                                     f"{root / art.DATASET} describes")
+        runs.append(run)
     return Artifacts(root, manifest, dataset, samples, runs)

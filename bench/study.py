@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import os
+import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +17,11 @@ import numpy as np
 from . import ARTIFACT_FORMAT
 from . import artifacts as art
 from .data import Cifar10, Splits, describe, load_cifar10, make_splits
-from .models import get_entry, resolve_vgg_weights
-from .protocol import Profile, spec_for
-from .train import RunOptions, device_name, fit, versions
+from .errors import BenchError
+from .models import VGG_WEIGHTS_ENV, get_entry, resolve_vgg_weights
+from .protocol import Profile, TrainSpec, spec_for
+from .rundir import RunLock, check_joinable, fingerprint
+from .train import RunOptions, compute_record, device_name, fit, versions
 
 
 def git_commit() -> str | None:
@@ -30,68 +36,213 @@ def git_commit() -> str | None:
     return None
 
 
-def prepare_data(data_dir: Path, profile: Profile, *, download: bool, verify: bool,
-                 out: Path | None = None, grid_per_class: int = 10) -> tuple[Cifar10, Splits, dict]:
-    """Load and split the data; with `out`, save dataset.json and the sample grid there."""
+def split_digests(splits: Splits) -> dict:
+    """SHA-256 of each split's pixels and labels as used: the data's identity, checked or not against the
+    published checksums."""
+    out = {}
+    for name in ("train", "val", "test"):
+        images, labels = getattr(splits, name)
+        digest = hashlib.sha256(np.ascontiguousarray(images, dtype=np.uint8).tobytes())
+        digest.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
+        out[name] = digest.hexdigest()
+    return out
+
+
+def prepare_data(data_dir: Path, profile: Profile, *, download: bool, verify: bool) -> tuple[Cifar10, Splits, dict]:
+    """Load, check and split the data, and describe it as dataset.json will; writes nothing."""
     data = load_cifar10(data_dir, download=download, verify=verify)
     splits = make_splits(data, limits=profile.limits)
+    return data, splits, describe_splits(data, splits)
+
+
+def describe_splits(data: Cifar10, splits: Splits) -> dict:
+    """dataset.json: the data's description plus the digests that identify the splits actually used."""
     facts = describe(data, splits)
-    if out is not None:
-        from .plots import sample_grid_png
-
-        art.write_json(Path(out) / art.DATASET, facts)
-        art.write_bytes(Path(out) / art.SAMPLES,
-                        sample_grid_png(data.train_images, data.train_labels, data.classes, per_class=grid_per_class))
-    return data, splits, facts
+    facts["digests"] = split_digests(splits)
+    facts["test_labels_sha256"] = hashlib.sha256(
+        np.ascontiguousarray(splits.test[1], dtype=np.int64).tobytes()).hexdigest()
+    return facts
 
 
-def update_manifest(out: Path, **fields) -> dict:
-    """Merge `fields` into manifest.json (creating it), keeping earlier models' entries."""
+def write_data_artifacts(out: Path, data: Cifar10, facts: dict, *, grid_per_class: int = 10) -> None:
+    """dataset.json and the sample grid; an existing dataset.json must describe the same data."""
+    from .plots import sample_grid_png
+
+    out = Path(out)
+    path = out / art.DATASET
+    if path.exists():
+        old = art.read_json(path)
+        if old.get("digests") != facts["digests"]:
+            raise BenchError(f"{path} describes other data (another profile or data files); "
+                             "choose another --artifacts directory")
+    art.write_json(path, facts)
+    art.write_bytes(out / art.SAMPLES,
+                    sample_grid_png(data.train_images, data.train_labels, data.classes, per_class=grid_per_class))
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def update_manifest(out: Path, *, reset: bool = False, models: dict | None = None, **fields) -> dict:
+    """Merge `fields` and per-model `models` entries into manifest.json (creating it).
+
+    Seeds, start and finish times and `train_wall_seconds` are derived from the model entries,
+    so runs added by separate commands are all counted.
+    """
     path = Path(out) / art.MANIFEST
-    manifest = art.read_json(path) if path.exists() else {}
+    manifest = {} if reset or not path.exists() else art.read_json(path)
     if manifest:
         art.check_format(manifest, path)
-    models = manifest.get("models", {})
-    models.update(fields.pop("models", {}))
-    manifest.update(fields, models=models, artifact_format=ARTIFACT_FORMAT)
+    entries = dict(manifest.get("models", {}))
+    for key, entry in (models or {}).items():
+        entries[key] = {**entries.get(key, {}), **entry}
+    manifest.update(fields, models=entries, artifact_format=ARTIFACT_FORMAT)
+    manifest["seeds"] = sorted({int(key.rsplit("seed-", 1)[1]) for key in entries})
+    starts = [e["started_at"] for e in entries.values() if e.get("started_at")]
+    ends = [e["finished_at"] for e in entries.values() if e.get("finished_at")]
+    manifest["started_at"] = min(starts) if starts else None
+    manifest["finished_at"] = max(ends) if ends else None
+    manifest["train_wall_seconds"] = ((dt.datetime.fromisoformat(max(ends)) - dt.datetime.fromisoformat(min(starts)))
+                                      .total_seconds() if starts and ends else None)
     art.write_json(path, manifest)
     return manifest
 
 
-def run_models(models: list[str], seeds: list[int], *, splits: Splits, facts: dict, profile: Profile,
-               options: RunOptions, out: Path, vgg: tuple[dict | None, str] | None, frozen_blocks: int,
-               image_size: int, epochs: int | None, force: bool, show_progress: bool, log,
-               command: list[str]) -> dict:
-    """Train every model for every seed, recording each in the manifest as it finishes.
+def weights_record(vgg_weights: str | Path | None, source: str) -> dict:
+    """Where the VGG16 weights came from and the SHA-256 of the file that held them."""
+    if source.startswith("none"):
+        return {"source": source, "sha256": None}
+    path = vgg_weights or os.environ.get(VGG_WEIGHTS_ENV)
+    if not path:
+        # torchvision's download lands in torch hub's cache under the URL's file name.
+        import torch
+        import torchvision
 
-    `vgg` is (state_dict or None, source description) from `resolve_vgg_weights`, resolved by
-    the caller before anything is written, so that a bad weights file costs no artifact.
+        url = torchvision.models.VGG16_Weights.IMAGENET1K_V1.url
+        path = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[1]
+    path = Path(path)
+    return {"source": source, "sha256": art.sha256_file(path) if path.is_file() else None}
+
+
+def directory_record(*, profile: Profile, facts: dict, options: RunOptions) -> dict:
+    """What every member of a run directory shares (see bench.rundir)."""
+    import torch
+
+    return {"profile": asdict(profile), "data": facts["digests"], "device_type": options.device,
+            "precision": options.precision, "torch_threads": torch.get_num_threads(),
+            "versions": {k: v for k, v in versions(options.device).items() if k not in ("gpu", "driver")}}
+
+
+@dataclass
+class Plan:
+    """A training command with everything resolved and checked; nothing is written until `run_plan`."""
+
+    out: Path
+    models: list[str]
+    seeds: list[int]
+    profile: Profile
+    options: RunOptions
+    specs: dict[str, TrainSpec]
+    model_kwargs: dict[str, dict]      # builder arguments recorded in config.json (no weights)
+    state_dicts: dict[str, dict]       # pretrained weights to load, per model
+    weights: dict[str, dict]           # {"source", "sha256"} per model that uses pretrained weights
+    protocols: dict[str, dict]         # each model's compute record without the seed
+    directory: dict                    # the directory record (bench.rundir)
+    splits: Splits
+    facts: dict
+    data: Cifar10 | None = None
+
+
+def plan_training(models: list[str], seeds: list[int], *, data: Cifar10 | None, splits: Splits, facts: dict,
+                  profile: Profile, options: RunOptions, out: Path, vgg: tuple[dict | None, str] | None,
+                  vgg_weights: str | Path | None = None, frozen_blocks: int = 3, image_size: int = 32,
+                  epochs: int | None = None) -> Plan:
+    """Resolve every model's spec and protocol record; raises on anything wrong, writes nothing.
+
+    `vgg` is (state_dict or None, source description) from `resolve_vgg_weights`.
     """
+    from .models import create_model
+
     for name in models:
-        get_entry(name)  # fail on a bad name before any training starts
+        get_entry(name)
     if "vgg16" in models and vgg is None:
-        raise ValueError("run_models needs the resolved VGG16 weights to train vgg16")
-    update_manifest(out, command=command, versions=versions(), device=options.device,
-                    device_name=device_name(options.device), git_commit=git_commit(),
-                    data_checksums=facts["checksums"], profile=asdict(profile), seeds=seeds,
-                    options=asdict(options))
-    results = {}
+        raise ValueError("plan_training needs the resolved VGG16 weights to train vgg16")
+    specs, kwargs, state_dicts, weights, protocols = {}, {}, {}, {}, {}
     for name in models:
-        spec = spec_for(name, profile, epochs=epochs)
-        kwargs, source = {}, ""
+        specs[name] = spec_for(name, profile, epochs=epochs)
+        kwargs[name] = {}
         if name == "vgg16":
-            kwargs = {"state_dict": vgg[0], "frozen_blocks": frozen_blocks, "image_size": image_size}
-            source = vgg[1]
-        for seed in seeds:
-            t0 = time.perf_counter()
-            metrics = fit(spec, splits, seed=seed, options=options, out_dir=art.seed_dir(out, name, seed),
-                          model_kwargs=kwargs, weights_source=source, profile=asdict(profile),
-                          data_facts=facts, force=force, show_progress=show_progress, log=log)
-            results[(name, seed)] = metrics
-            update_manifest(out, models={f"{name}/seed-{seed}": {
-                "status": metrics["status"], "wall_seconds": time.perf_counter() - t0, "command": command,
-                "train_seconds": metrics.get("train_seconds"),
-                "test_accuracy": metrics.get("test", {}).get("accuracy")}})
+            kwargs[name] = {"frozen_blocks": frozen_blocks, "image_size": image_size}
+            state_dicts[name] = vgg[0]
+            weights[name] = weights_record(vgg_weights, vgg[1])
+        # The architecture enters the protocol, so build it once (no weights needed for that).
+        model = create_model(name, **kwargs[name])
+        protocols[name] = compute_record(specs[name], options=options, model_kwargs=kwargs[name],
+                                         weights=weights.get(name, {}), profile=asdict(profile), data_facts=facts,
+                                         model=model)
+    directory = directory_record(profile=profile, facts=facts, options=options)
+    return Plan(Path(out), list(models), list(seeds), profile, options, specs, kwargs, state_dicts, weights,
+                protocols, directory, splits, facts, data)
+
+
+def run_plan(plan: Plan, *, force: bool, show_progress: bool, log, command: list[str],
+             grid_per_class: int = 10) -> dict:
+    """Train every model for every seed of `plan` into its run directory, holding the directory's lock.
+
+    The directory is checked (bench.rundir.check_joinable) before the first write; each model
+    is recorded in the manifest as it starts and finishes.
+    """
+    log = log or (lambda msg: None)
+    out = plan.out
+    results = {}
+    with RunLock(out):
+        discard = check_joinable(out, directory=plan.directory, protocols=plan.protocols, force=force)
+        reset = bool(discard) and (out / art.MANIFEST).exists() and \
+            art.read_json(out / art.MANIFEST).get("directory") != plan.directory
+        for path in discard:
+            log(f"--force: discarding {path}")
+            shutil.rmtree(path)
+        if reset:
+            (out / art.DATASET).unlink(missing_ok=True)
+        if plan.data is not None:
+            write_data_artifacts(out, plan.data, plan.facts, grid_per_class=grid_per_class)
+        else:  # splits given directly (tests, verify): no raw data for the sample grid
+            art.write_json(out / art.DATASET, plan.facts)
+        dir_fp = fingerprint(plan.directory)
+        update_manifest(out, reset=reset, directory=plan.directory, fingerprint=dir_fp, device=plan.options.device,
+                        device_name=device_name(plan.options.device), git_commit=git_commit(),
+                        versions=versions(plan.options.device), data_checksums=plan.facts["checksums"],
+                        profile=asdict(plan.profile), options=asdict(plan.options),
+                        weights=plan.weights or None, command=command)
+        for name in plan.models:
+            for seed in plan.seeds:
+                key = f"{name}/seed-{seed}"
+                old = {} if force else art.read_json(out / art.MANIFEST).get("models", {}).get(key, {})
+                t0 = time.perf_counter()
+
+                def started(epoch: int, key=key, old=old) -> None:
+                    # A resumed run keeps its first start time; a fresh one starts now.
+                    begun = old.get("started_at") if epoch > 0 else None
+                    update_manifest(out, models={key: {"status": "running", "command": command,
+                                                       "started_at": begun or now_iso(), "finished_at": None}})
+                ran = []
+                metrics = fit(plan.specs[name], plan.splits, seed=seed, options=plan.options,
+                              out_dir=art.seed_dir(out, name, seed),
+                              model_kwargs={**plan.model_kwargs[name], **(
+                                  {"state_dict": plan.state_dicts[name]} if name in plan.state_dicts else {})},
+                              weights=plan.weights.get(name, {}), profile=asdict(plan.profile),
+                              data_facts=plan.facts, directory_fingerprint=dir_fp, force=force,
+                              show_progress=show_progress, log=log,
+                              on_start=lambda epoch: (ran.append(epoch), started(epoch)))
+                results[(name, seed)] = metrics
+                if not ran and old.get("finished_at"):
+                    continue  # skipped: its record, wall time included, stays as it was
+                wall = time.perf_counter() - t0 + (old.get("wall_seconds") or 0.0 if ran and ran[0] > 0 else 0.0)
+                update_manifest(out, models={key: {
+                    "status": metrics["status"], "wall_seconds": wall, "command": command, "finished_at": now_iso(),
+                    "train_seconds": metrics.get("train_seconds"),
+                    "test_accuracy": metrics.get("test", {}).get("accuracy")}})
     return results
 
 
@@ -104,67 +255,93 @@ def spec_from_config(config: dict):
 
     d = dict(config["compute"]["spec"])
     d.pop("epochs", None)
-    d["phases"] = tuple(Phase(**p) for p in d["phases"])
-    return TrainSpec(**d)
+    try:
+        d["phases"] = tuple(Phase(**p) for p in d["phases"])
+        return TrainSpec(**d)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise BenchError(f"corrupt artifact {config['model']} config.json: its spec is unreadable ({exc})") from None
+
+
+def environment_differences(recorded: dict, *, device: str) -> list[str]:
+    """Why bitwise equality cannot be expected here: what differs between the recorded environment and this one."""
+    import torch
+
+    notes = []
+    if recorded.get("device_type") != device:
+        notes.append(f"recorded on {recorded.get('device_type')}, re-run on {device}")
+    threads = torch.get_num_threads()
+    if device == "cpu" and recorded.get("torch_threads") != threads:
+        notes.append(f"recorded with {recorded.get('torch_threads')} CPU threads, re-run with {threads}")
+    now = versions(device)
+    for lib, then in sorted((recorded.get("versions") or {}).items()):
+        if now.get(lib) != then:
+            notes.append(f"{lib} {then} then, {now.get(lib) or 'absent'} now")
+    return notes
 
 
 def verify_run(run_dir: Path, *, data_dir: Path, device: str | None, vgg_weights: str | None, download: bool,
-               models: list[str] | None = None, log=None) -> list[dict]:
+               models: list[str] | None = None, log=None) -> tuple[list[dict], list[str]]:
     """Re-run every recorded model/seed from its config.json and compare with the saved results.
 
-    Returns one row per run: whether predictions and history are bitwise equal, else the largest differences.
+    Every artifact is read and checked before anything is retrained. Returns one row per run
+    (identical, or the largest differences) and the environment differences under which
+    bitwise equality is not to be expected.
     """
     import tempfile
 
-    from .errors import BenchError
-    from .protocol import Profile
+    from .rundir import load_artifacts
 
     log = log or (lambda msg: None)
-    run_dir = Path(run_dir)
-    manifest_path = run_dir / art.MANIFEST
-    if not manifest_path.exists():
-        raise BenchError(f"{run_dir} is not a bench artifacts directory (no {art.MANIFEST})")
-    art.check_format(art.read_json(manifest_path), manifest_path)
-    runs = [r for r in art.list_runs(run_dir) if models is None or r[0] in models]
+    artifacts = load_artifacts(run_dir)
+    runs = [r for r in artifacts.runs if models is None or r.model in models]
     if not runs:
-        raise BenchError(f"{run_dir} holds no trained model to verify")
-    rows, prepared = [], {}
-    recorded = art.read_json(run_dir / art.DATASET)
+        raise BenchError(f"{run_dir} holds no trained model to verify"
+                         + (f" among {', '.join(models)}" if models else ""))
+    recorded = artifacts.manifest["directory"]
+    device = device or recorded["device_type"]
+    notes = environment_differences(recorded, device=device)
+    if notes:
+        log("bitwise equality is not expected: " + "; ".join(notes) + "; the largest differences are reported")
+    profile = Profile(**recorded["profile"])
     # Check the pixels only if the recorded run did.
-    check_pixels = recorded["checksums"]["train"]["ok"] is not None
-    for model, seed, path in runs:
-        config = art.read_json(path / art.CONFIG)
-        art.check_format(config, path / art.CONFIG)
-        if not (path / art.METRICS).exists():
-            rows.append({"model": model, "seed": seed, "status": "unfinished, not verified"})
+    check_pixels = artifacts.dataset["checksums"]["train"]["ok"] is not None
+    _, splits, facts = prepare_data(data_dir, profile, download=download, verify=check_pixels)
+    if facts["digests"] != artifacts.dataset["digests"]:
+        raise BenchError(f"the data in {data_dir} differs from the data {run_dir} was trained on "
+                         "(split digests differ); point --data-dir at the same CIFAR-10 files")
+    vgg_cache: dict = {}
+    rows = []
+    for run in runs:
+        if run.status == "incomplete":
+            rows.append({"model": run.model, "seed": run.seed, "status": "unfinished, not verified"})
             continue
-        compute = config["compute"]
-        profile = Profile(**compute["profile"])
-        if profile.name not in prepared:
-            prepared[profile.name] = prepare_data(data_dir, profile, download=download, verify=check_pixels)
-        _, splits, facts = prepared[profile.name]
-        if facts["normalisation"] != compute["normalisation"]:
-            raise BenchError(f"the data in {data_dir} differs from the recorded run (normalisation statistics)")
-        options = RunOptions(device=device or compute["device_type"], precision=compute["precision"],
-                             pipeline=compute["pipeline"], num_workers=compute["num_workers"] or 2,
-                             deterministic=compute["deterministic"], channels_last=compute["channels_last"],
-                             eval_batch_size=config["eval_batch_size"], compile=compute.get("compile", "none"))
+        compute = run.config["compute"]
+        options = RunOptions(device=device, precision=compute["precision"], pipeline=compute["pipeline"],
+                             num_workers=compute["num_workers"] or 2, deterministic=compute["deterministic"],
+                             channels_last=compute["channels_last"], eval_batch_size=compute["eval_batch_size"],
+                             compile=compute["compile"])
         kwargs = dict(compute["model_kwargs"])
-        if model == "vgg16":
+        if run.model == "vgg16":
             pretrained = not compute["weights_source"].startswith("none")
-            kwargs["state_dict"] = resolve_vgg_weights(vgg_weights, pretrained=pretrained, download=download)[0]
-        log(f"verifying {model} seed {seed} ...")
+            if pretrained not in vgg_cache:
+                vgg_cache[pretrained] = resolve_vgg_weights(vgg_weights, pretrained=pretrained, download=download)
+            state, source = vgg_cache[pretrained]
+            digest = weights_record(vgg_weights, source)["sha256"]
+            if pretrained and compute["weights_sha256"] and digest and digest != compute["weights_sha256"]:
+                notes.append(f"VGG16 weights file differs from the recorded one (sha256 {digest[:12]}... vs "
+                             f"{compute['weights_sha256'][:12]}...)")
+            kwargs["state_dict"] = state
+        log(f"verifying {run.model} seed {run.seed} ...")
         with tempfile.TemporaryDirectory(prefix="bench-verify-") as tmp:
-            metrics = fit(spec_from_config(config), splits, seed=seed, options=options, out_dir=Path(tmp),
-                          model_kwargs=kwargs, weights_source=compute["weights_source"],
+            metrics = fit(spec_from_config(run.config), splits, seed=run.seed, options=options, out_dir=Path(tmp),
+                          model_kwargs=kwargs, weights={"source": compute["weights_source"],
+                                                        "sha256": compute["weights_sha256"]},
                           profile=compute["profile"], data_facts=facts)
             new_hist = art.read_history(Path(tmp) / art.HISTORY)
             new_pred = art.read_predictions(Path(tmp) / art.PREDICTIONS) if metrics["status"] == "complete" else None
-        old_hist = art.read_history(path / art.HISTORY)
-        old_pred = art.read_predictions(path / art.PREDICTIONS) if (path / art.PREDICTIONS).exists() else None
         keys = [k for k in art.HISTORY_FIELDS if k != "seconds"]
-        old_h, new_h = (np.array([[r[k] for k in keys] for r in h], dtype=float) for h in (old_hist, new_hist))
-        old_l, new_l = (p["logits"] if p is not None else np.empty((0, 0)) for p in (old_pred, new_pred))
+        old_h, new_h = (np.array([[r[k] for k in keys] for r in h], dtype=float) for h in (run.history, new_hist))
+        old_l, new_l = (p["logits"] if p is not None else np.empty((0, 0)) for p in (run.predictions, new_pred))
         same, diffs = True, []
         for a, b in ((old_h, new_h), (old_l, new_l)):
             # equal_nan: a run that diverged identically twice is identical, not "different".
@@ -173,6 +350,6 @@ def verify_run(run_dir: Path, *, data_dir: Path, device: str | None, vgg_weights
             diffs.append(0.0 if equal else float(np.nanmax(np.abs(a - b), initial=0.0))
                          if a.shape == b.shape else float("inf"))
         hist_diff, logit_diff = diffs
-        rows.append({"model": model, "seed": seed, "status": "identical" if same else "different",
+        rows.append({"model": run.model, "seed": run.seed, "status": "identical" if same else "different",
                      "max_logit_diff": logit_diff, "max_history_diff": hist_diff})
-    return rows
+    return rows, notes

@@ -15,6 +15,7 @@ import math
 import os
 import platform
 import random
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -177,13 +178,28 @@ def make_optimizer(model, spec: TrainSpec):
     return opt, sched
 
 
-def versions() -> dict:
+def versions(device: str = "cpu") -> dict:
+    """The libraries that computed the results; the CUDA stack only when it ran."""
+    import scipy
     import sklearn
     import torchvision
 
-    return {"bench": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "numpy": np.__version__, "scikit-learn": sklearn.__version__,
-            "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version() if torch.cuda.is_available() else None}
+    out = {"bench": __version__, "python": platform.python_version(), "torch": torch.__version__,
+           "torchvision": torchvision.__version__, "numpy": np.__version__, "scipy": scipy.__version__,
+           "scikit-learn": sklearn.__version__}
+    if device == "cuda":
+        out.update(cuda=torch.version.cuda, cudnn=str(torch.backends.cudnn.version()),
+                   gpu=torch.cuda.get_device_name(), driver=_cuda_driver())
+    return out
+
+
+def _cuda_driver() -> str | None:
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10)
+        return out.stdout.split("\n")[0].strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
 
 
 def device_name(device: str) -> str:
@@ -192,15 +208,19 @@ def device_name(device: str) -> str:
     return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
 
 
-def build_config(spec: TrainSpec, *, seed: int, options: RunOptions, model_kwargs: dict, weights_source: str,
-                 profile: dict, data_facts: dict, model) -> dict:
-    compute = {
+def compute_record(spec: TrainSpec, *, options: RunOptions, model_kwargs: dict, weights: dict,
+                   profile: dict, data_facts: dict, model) -> dict:
+    """Everything that decides a model's results except its seed: its protocol, as config.json records it.
+
+    `weights` is {"source": ..., "sha256": ...} of the pretrained weights ({} for none).
+    """
+    return {
         "spec": spec.to_dict(),
-        "seed": seed,
         "model_kwargs": model_kwargs,
         # The architecture itself, so that editing a model's code invalidates old checkpoints.
         "architecture": hashlib.sha256(repr(model).encode()).hexdigest()[:16],
-        "weights_source": weights_source,
+        "weights_source": weights.get("source", ""),
+        "weights_sha256": weights.get("sha256"),
         "profile": profile,
         "normalisation": data_facts["normalisation"],
         "split_seed": data_facts["split_seed"],
@@ -211,12 +231,18 @@ def build_config(spec: TrainSpec, *, seed: int, options: RunOptions, model_kwarg
         "device_type": options.device,
         "deterministic": options.deterministic,
         "channels_last": options.channels_last and get_entry(spec.model).convolutional,
-        # Only when on, so that runs recorded before the option existed keep their fingerprint.
-        **({"compile": options.compile} if options.compile != "none" else {}),
+        "compile": options.compile,
+        "eval_batch_size": options.eval_batch_size,
         "randomness": "per-epoch generators seeded from (seed, epoch, stream) via numpy SeedSequence: "
                       "batch order, crop offsets, flips, and torch's global RNG (dropout)",
     }
-    fingerprint = hashlib.sha256(json.dumps(compute, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def build_config(spec: TrainSpec, *, seed: int, options: RunOptions, model_kwargs: dict, weights: dict,
+                 profile: dict, data_facts: dict, model, directory_fingerprint: str = "") -> dict:
+    protocol = compute_record(spec, options=options, model_kwargs=model_kwargs, weights=weights, profile=profile,
+                              data_facts=data_facts, model=model)
+    compute = {**protocol, "seed": seed}
     entry = get_entry(spec.model)
     return {
         "artifact_format": ARTIFACT_FORMAT,
@@ -226,20 +252,32 @@ def build_config(spec: TrainSpec, *, seed: int, options: RunOptions, model_kwarg
         "parameters": count_parameters(model),
         "layers": layer_summary(model),
         "compute": compute,
-        "fingerprint": fingerprint,
+        # Seed-level: a finished run with this fingerprint is skipped, not retrained.
+        "fingerprint": _digest(compute),
+        # Model-level: every seed of a model in one run directory shares it.
+        "protocol_fingerprint": _digest(protocol),
+        # Directory-level: see bench.rundir.
+        "directory_fingerprint": directory_fingerprint,
         "eval_batch_size": options.eval_batch_size,
         "cuda_graphs": options.compile == "reduce-overhead" and options.device == "cuda",
         "torch_threads": torch.get_num_threads(),
-        "versions": versions(),
+        "versions": versions(options.device),
     }
 
 
+def _digest(record: dict) -> str:
+    # Same digest as bench.rundir.fingerprint, kept local so the engine does not import the run-directory layer.
+    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def fit(spec: TrainSpec, splits: Splits, *, seed: int, options: RunOptions, out_dir: Path,
-        model_kwargs: dict | None = None, weights_source: str = "", profile: dict | None = None,
-        data_facts: dict, force: bool = False, show_progress: bool = False, log=None) -> dict:
+        model_kwargs: dict | None = None, weights: dict | None = None, profile: dict | None = None,
+        data_facts: dict, directory_fingerprint: str = "", force: bool = False, show_progress: bool = False,
+        log=None, on_start=None) -> dict:
     """Train one model for one seed and write its artifacts into `out_dir`.
 
-    Returns its metrics.json content (also for a model found already finished).
+    Returns its metrics.json content (also for a model found already finished). `on_start`
+    is called with the epoch training starts from, only when there is training to do.
     """
     log = log or (lambda msg: None)
     out_dir = Path(out_dir)
@@ -250,8 +288,9 @@ def fit(spec: TrainSpec, splits: Splits, *, seed: int, options: RunOptions, out_
     model = create_model(spec.model, **model_kwargs)
     # The state dict is bulky and not JSON; config records its source instead.
     recorded_kwargs = {k: v for k, v in model_kwargs.items() if k != "state_dict"}
-    config = build_config(spec, seed=seed, options=options, model_kwargs=recorded_kwargs,
-                          weights_source=weights_source, profile=profile or {}, data_facts=data_facts, model=model)
+    config = build_config(spec, seed=seed, options=options, model_kwargs=recorded_kwargs, weights=weights or {},
+                          profile=profile or {}, data_facts=data_facts, model=model,
+                          directory_fingerprint=directory_fingerprint)
     ckpt_path, metrics_path = out_dir / art.CHECKPOINT, out_dir / art.METRICS
     # A process killed mid-write leaves its temporary file behind; the real file is intact.
     for stray in out_dir.glob(".*.tmp"):
@@ -294,6 +333,8 @@ def fit(spec: TrainSpec, splits: Splits, *, seed: int, options: RunOptions, out_
         except (KeyError, RuntimeError, ValueError) as exc:
             raise BenchError(f"checkpoint {ckpt_path} is incomplete ({exc}); re-run with --force") from None
         log(f"{spec.model} seed {seed}: resuming after epoch {start_epoch}/{spec.epochs}")
+    if on_start is not None:
+        on_start(start_epoch)
     art.write_json(out_dir / art.CONFIG, config)
 
     loader_args = dict(mean=splits.mean, std=splits.std, device=torch.device(device),

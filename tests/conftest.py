@@ -69,30 +69,34 @@ def make_tiny_splits(seed: int = 1) -> Splits:
     return Splits(parts[0], parts[1], parts[2], mean, std)
 
 
+def tiny_data(splits: Splits):
+    """The tiny splits posing as a whole dataset (train file = train split)."""
+    from bench.data import Cifar10
+
+    return Cifar10(splits.train[0], splits.train[1], splits.test[0], splits.test[1], CLASSES,
+                   {"train": {"sha256": None, "expected": "x", "ok": None},
+                    "test": {"sha256": None, "expected": "y", "ok": None}})
+
+
 def tiny_facts(splits: Splits) -> dict:
-    from bench.data import Cifar10, describe
+    from bench.study import describe_splits
 
-    d = Cifar10(splits.train[0], splits.train[1], splits.test[0], splits.test[1], CLASSES,
-                {"train": {"sha256": None, "expected": "x", "ok": None},
-                 "test": {"sha256": None, "expected": "y", "ok": None}})
-    return describe(d, splits)
+    return describe_splits(tiny_data(splits), splits)
 
 
-def build_run(out: Path, models: list[str], seeds: list[int], *, epochs: int | None = 2) -> Path:
+def build_run(out: Path, models: list[str], seeds: list[int], *, epochs: int | None = 2, force: bool = False,
+              options=None, profile: str = "smoke") -> Path:
     """Train tiny models into `out` through the real engine, as `bench train` would."""
-    from bench import artifacts as art
-    from bench.plots import sample_grid_png
     from bench.protocol import get_profile
-    from bench.study import run_models
+    from bench.study import plan_training, run_plan
     from bench.train import RunOptions
 
     splits = make_tiny_splits()
     facts = tiny_facts(splits)
-    art.write_json(out / art.DATASET, facts)
-    art.write_bytes(out / art.SAMPLES, sample_grid_png(splits.train[0], splits.train[1], CLASSES, per_class=3))
-    run_models(models, seeds, splits=splits, facts=facts, profile=get_profile("smoke"), options=RunOptions(),
-               out=out, vgg=(None, "none (random initialisation, --no-pretrained)"), frozen_blocks=3, image_size=32,
-               epochs=epochs, force=False, show_progress=False, log=None, command=["bench", "train", *models])
+    plan = plan_training(models, seeds, data=tiny_data(splits), splits=splits, facts=facts, profile=get_profile(profile),
+                         options=options or RunOptions(), out=out,
+                         vgg=(None, "none (random initialisation, --no-pretrained)"), epochs=epochs)
+    run_plan(plan, force=force, show_progress=False, log=None, command=["bench", "train", *models])
     return out
 
 

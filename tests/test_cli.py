@@ -108,7 +108,7 @@ def test_interrupt_exits_130(runner, monkeypatch, cifar_root, tmp_path):
     def boom(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(bench.study, "run_models", boom)
+    monkeypatch.setattr(bench.study, "run_plan", boom)
     result = runner.invoke(cli, ["train", "mlp", "--data-dir", str(cifar_root), "--no-verify",
                                  "--profile", "smoke", "--artifacts", str(tmp_path)])
     assert result.exit_code == 130 and "interrupted" in result.output
@@ -200,5 +200,5 @@ def test_verify_counts_identical_divergence_as_identical(tmp_path, monkeypatch):
     assert json.loads((art.seed_dir(run, "mlp", 0) / art.METRICS).read_text())["status"] == "diverged"
     splits = make_tiny_splits()
     monkeypatch.setattr(study, "prepare_data", lambda *a, **k: (None, splits, tiny_facts(splits)))
-    rows = study.verify_run(run, data_dir=tmp_path, device=None, vgg_weights=None, download=False)
-    assert [r["status"] for r in rows] == ["identical"]
+    rows, notes = study.verify_run(run, data_dir=tmp_path, device=None, vgg_weights=None, download=False)
+    assert [r["status"] for r in rows] == ["identical"] and notes == []
