@@ -149,6 +149,7 @@ def load_vgg16_features(path: Path) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise BenchError(f"VGG16 weights file {path} does not hold a state_dict of tensors")
     expected = {k: v.shape for k, v in torchvision.models.vgg16().features.state_dict().items()}
+    in_file = {k.removeprefix("features."): k for k in state}  # for messages: the key as the file spells it
     state = {k.removeprefix("features."): v for k, v in state.items() if not k.startswith("classifier.")}
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -163,6 +164,16 @@ def load_vgg16_features(path: Path) -> dict[str, torch.Tensor]:
             f"VGG16 weights file {path} has wrong shapes for {bad[:3]} "
             f"(e.g. {tuple(state[bad[0]].shape)} instead of {tuple(expected[bad[0]])})"
         )
+    # Values: load_state_dict would silently cast integers and happily train from NaN/Inf.
+    for k in expected:
+        v = state[k]
+        if not v.is_floating_point():
+            raise BenchError(f"VGG16 weights file {path} holds {v.dtype} values in {in_file[k]}; "
+                             "expected floating-point weights")
+        if not bool(torch.isfinite(v).all()):
+            n_bad = int((~torch.isfinite(v)).sum())
+            raise BenchError(f"VGG16 weights file {path} has non-finite values (NaN or Inf) in {in_file[k]} "
+                             f"({n_bad:,} of {v.numel():,}); refusing to train from it")
     return state
 
 

@@ -1,3 +1,6 @@
+import os
+from pathlib import Path
+
 import pytest
 import torch
 import torchvision
@@ -76,6 +79,11 @@ def test_load_vgg16_weights(tmp_path):
     ("garbage", "not a readable state_dict"),
     ("wrong_keys", "wrong keys"),
     ("wrong_shape", "wrong shapes"),
+    ("nan", r"non-finite values \(NaN or Inf\) in features\.10\.weight \(1 of 294,912\)"),
+    ("inf", r"non-finite values \(NaN or Inf\) in features\.0\.bias \(2 of 64\)"),
+    ("nan_no_prefix", r"non-finite values \(NaN or Inf\) in 28\.bias "),
+    ("int_dtype", r"holds torch\.int64 values in features\.0\.weight; expected floating-point"),
+    ("bool_dtype", r"holds torch\.bool values in features\.2\.bias"),
 ])
 def test_bad_vgg16_weights(tmp_path, case, message):
     path = tmp_path / "w.pth"
@@ -90,8 +98,45 @@ def test_bad_vgg16_weights(tmp_path, case, message):
     elif case == "wrong_shape":
         state["features.0.weight"] = torch.zeros(1, 1, 1, 1)
         torch.save(state, path)
-    with pytest.raises(BenchError, match=message):
+    elif case == "nan":
+        state["features.10.weight"].view(-1)[123] = float("nan")
+        torch.save(state, path)
+    elif case == "inf":
+        state["features.0.bias"][[3, 7]] = torch.tensor([float("inf"), -float("inf")])
+        state["features.28.bias"][0] = float("nan")  # a later key: the message names the first
+        torch.save(state, path)
+    elif case == "nan_no_prefix":
+        state = {k.removeprefix("features."): v for k, v in state.items()}
+        state["28.bias"][0] = float("nan")
+        torch.save(state, path)
+    elif case == "int_dtype":
+        state["features.0.weight"] = state["features.0.weight"].long()
+        torch.save(state, path)
+    elif case == "bool_dtype":
+        state["features.2.bias"] = torch.ones(64, dtype=torch.bool)
+        torch.save(state, path)
+    with pytest.raises(BenchError, match=message) as info:
         models.load_vgg16_features(path)
+    assert str(path) in info.value.message and "\n" not in info.value.message
+
+
+def test_bad_vgg16_weights_refused_through_resolve(tmp_path, monkeypatch):
+    # The path `bench train` takes ($BENCH_VGG16_WEIGHTS): refused before any model is built.
+    state = _features_state()
+    state["features.5.weight"].view(-1)[0] = float("inf")
+    path = tmp_path / "w.pth"
+    torch.save(state, path)
+    monkeypatch.setenv(models.VGG_WEIGHTS_ENV, str(path))
+    with pytest.raises(BenchError, match=r"non-finite values .* in features\.5\.weight"):
+        models.resolve_vgg_weights(None, pretrained=True, download=False)
+
+
+def test_real_imagenet_weights_pass_the_checks():
+    path = Path(os.environ.get(models.VGG_WEIGHTS_ENV, ""))
+    if not path.is_file():
+        pytest.skip(f"${models.VGG_WEIGHTS_ENV} does not point to a weights file")
+    state = models.load_vgg16_features(path)
+    assert all(v.is_floating_point() and bool(torch.isfinite(v).all()) for v in state.values())
 
 
 def test_no_weights_without_download_is_an_error(monkeypatch):
