@@ -181,7 +181,7 @@ data_options = _with(_DATA_OPTIONS)
 train_options = _with(_TRAIN_OPTIONS)
 
 
-@click.group(cls=BenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(name="bench", cls=BenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="bench")
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
 @click.pass_context

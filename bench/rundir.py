@@ -168,6 +168,9 @@ def read_manifest(root: Path) -> dict:
     manifest = art.read_json(path, required={"artifact_format": int})
     art.check_format(manifest, path)
     art.check_fields(manifest, MANIFEST_FIELDS, where=path)
+    if fingerprint(manifest["directory"]) != manifest["fingerprint"]:
+        raise BenchError(f"corrupt artifact {path}: its 'directory' record does not match its fingerprint "
+                         "(edited by hand?); train into a new --artifacts directory")
     return manifest
 
 
