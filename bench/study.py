@@ -25,15 +25,22 @@ from .train import RunOptions, compute_record, device_name, fit, versions
 
 
 def git_commit() -> str | None:
-    """The commit of the code that ran: the package's checkout, else the working directory's."""
-    for where in (Path(__file__).resolve().parent, Path.cwd()):
-        try:
-            out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=where)
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if out.returncode == 0 and out.stdout.strip():
-            return out.stdout.strip()
-    return None
+    """The commit of the bench checkout that ran ('+dirty' when it had local changes), or None when bench
+    was installed from a package (the manifest's versions.bench names it then)."""
+    package = Path(__file__).resolve().parent
+    try:
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, timeout=5,
+                             cwd=package)
+        # Only our own checkout counts: an installed copy may sit inside someone else's repository.
+        if top.returncode != 0 or Path(top.stdout.strip()).resolve() != package.parent:
+            return None
+        head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=package)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, timeout=5, cwd=package)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    commit = head.stdout.strip()
+    return (commit + ("+dirty" if dirty.stdout.strip() else "")) if head.returncode == 0 and commit else None
 
 
 def split_digests(splits: Splits) -> dict:
