@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -136,6 +137,30 @@ _DATA_OPTIONS = [
 ]
 
 
+class ModelsFrom(click.ParamType):
+    """A .py file or an importable module; the environment variable lists several with os.pathsep."""
+
+    name = "PATH_OR_MODULE"
+    envvar_list_splitter = os.pathsep
+
+
+_PLUGIN_OPTIONS = [
+    click.option("--models-from", "models_from", type=ModelsFrom(), multiple=True, envvar="BENCH_MODELS_FROM",
+                 help="Register your own models from a .py file or an importable module (repeatable; env "
+                      "BENCH_MODELS_FROM, separated by ':'). This runs that file's code."),
+    click.option("--protocol", "protocol_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                 help="A TOML protocol file overriding the study's specs per model (see `bench protocol`)."),
+]
+
+
+def _activate(models_from, protocol_file):
+    """Plug in entry-point and --models-from models, then read the protocol file; returns the Protocol."""
+    from .plugins import activate
+
+    ctx = click.get_current_context()
+    return activate(models_from, protocol_file, debug=bool(ctx.find_root().obj and ctx.find_root().obj.get("debug")))
+
+
 _TRAIN_OPTIONS = [
     click.option("--artifacts", "artifacts_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                  help="Run directory for artifacts. Default: artifacts/<profile>."),
@@ -179,6 +204,7 @@ def _with(options):
 
 data_options = _with(_DATA_OPTIONS)
 train_options = _with(_TRAIN_OPTIONS)
+plugin_options = _with(_PLUGIN_OPTIONS)
 
 
 @click.group(name="bench", cls=BenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -199,7 +225,7 @@ def main() -> None:
         sys.exit(130)
 
 
-def _run_training(models, *, data_dir, download, verify, profile_name, artifacts_dir, device, precision,
+def _run_training(models, *, protocol, data_dir, download, verify, profile_name, artifacts_dir, device, precision,
                   input_pipeline, num_workers, seed, seeds, epochs, vgg_weights, pretrained, frozen_blocks,
                   image_size, compile_mode, deterministic, force, dry_run) -> Path:
     from .data import default_data_dir
@@ -218,7 +244,7 @@ def _run_training(models, *, data_dir, download, verify, profile_name, artifacts
     if dry_run:
         plan = {"artifacts": str(out), "data_dir": str(data_dir), "profile": profile.name, "seeds": seed_list,
                 "options": options.__dict__,
-                "models": {m: spec_for(m, profile, epochs=epochs).to_dict() for m in models}}
+                "models": {m: spec_for(m, profile, protocol=protocol, epochs=epochs).to_dict() for m in models}}
         click.echo(json.dumps(plan, indent=2))
         return out
     from . import artifacts as art
@@ -230,7 +256,7 @@ def _run_training(models, *, data_dir, download, verify, profile_name, artifacts
     data, splits, facts = prepare_data(data_dir, profile, download=download, verify=verify)
     plan = plan_training(models, seed_list, data=data, splits=splits, facts=facts, profile=profile, options=options,
                          out=out, vgg=vgg, vgg_weights=vgg_weights, frozen_blocks=frozen_blocks,
-                         image_size=image_size, epochs=epochs)
+                         image_size=image_size, epochs=epochs, protocol=protocol)
     if deterministic and dev == "cuda":
         _log("warning: --deterministic forces deterministic CUDA kernels and disables cuDNN autotuning; "
              "expect slower training")
@@ -244,13 +270,17 @@ def _run_training(models, *, data_dir, download, verify, profile_name, artifacts
 @click.argument("models", nargs=-1, required=True)
 @data_options
 @train_options
-def train(models, **kwargs):
+@plugin_options
+def train(models, models_from, protocol_file, **kwargs):
     """Train MODELS (see `bench models`) and save their artifacts."""
     from .models import get_entry
 
+    protocol = _activate(models_from, protocol_file)
     for m in models:
         get_entry(m)
-    _run_training(list(models), **kwargs)
+    if len(set(models)) != len(models):
+        raise BenchError(f"a model is named twice: {' '.join(models)}")
+    _run_training(list(models), protocol=protocol, **kwargs)
 
 
 @cli.command(name="all")
@@ -262,18 +292,19 @@ def train(models, **kwargs):
 @click.option("--title", default=None, help="Report title.")
 @click.option("--author", default="", help="Report author.")
 @click.option("--affiliation", default="", help="Author's affiliation.")
-def all_(out, title, author, affiliation, **kwargs):
-    """Train every model of the study, then write the report."""
+@plugin_options
+def all_(out, title, author, affiliation, models_from, protocol_file, **kwargs):
+    """Train every model of the study (the protocol's `study` list), then write the report."""
     from .data import default_data_dir
-    from .models import model_names
 
+    protocol = _activate(models_from, protocol_file)
     report_out = out
     if report_out is not None:
         from .report import check_out_path
 
         # Fail before hours of training, not after; the run directory itself is made by training.
         check_out_path(report_out, pending_dir=kwargs["artifacts_dir"] or ARTIFACTS_ROOT / kwargs["profile_name"])
-    run_dir = _run_training(model_names(), **kwargs)
+    run_dir = _run_training(list(protocol.study), protocol=protocol, **kwargs)
     if kwargs["dry_run"]:
         return
     from .report import render_report
@@ -323,22 +354,38 @@ def data(data_dir, download, verify, profile_name, artifacts_dir, per_class):
 
 @cli.command()
 @click.option("--profile", "profile_name", type=click.Choice(["full", "smoke"]), default="full", show_default=True)
-def models(profile_name):
-    """List the registered models, their sizes and protocols."""
-    from .models import count_parameters, create_model, get_entry, model_names
+@plugin_options
+def models(profile_name, models_from, protocol_file):
+    """List the registered models (built-in and plugged in), their sizes, sources and protocols."""
+    from .models import count_parameters, create_model, describe_source, get_entry, model_names
     from .protocol import get_profile, spec_for
 
+    protocol = _activate(models_from, protocol_file)
     profile = get_profile(profile_name)
     for name in model_names():
         entry = get_entry(name)
         params = count_parameters(create_model(name))
-        spec = spec_for(name, profile)
+        spec = spec_for(name, profile, protocol=protocol)
         phases = ", ".join(f"{p.lr:g}x{p.epochs}" for p in spec.phases)
-        click.echo(f"{name:<8} {entry.title:<20} {params['total']:>11,} params ({params['trainable']:,} trainable)")
+        study = " [study]" if name in protocol.study else ""
+        click.echo(f"{name:<8} {entry.title:<20} {params['total']:>11,} params ({params['trainable']:,} trainable)"
+                   f"{study}")
         click.echo(f"{'':<8} {entry.description}")
+        click.echo(f"{'':<8} source: {describe_source(entry.source)}")
         click.echo(f"{'':<8} {spec.optimizer}, lr phases {phases} ({spec.epochs} epochs), weight decay "
                    f"{spec.weight_decay:g}, batch {spec.batch_size}"
                    + (f", backbone lr x{spec.backbone_lr_scale:g}" if spec.backbone_lr_scale != 1 else ""))
+
+
+@cli.command()
+@plugin_options
+def protocol(models_from, protocol_file):
+    """Print the active protocol (built-in, plus --protocol FILE) as TOML: a starting point for your own."""
+    from .models import model_names
+    from .plugins import protocol_toml
+
+    active = _activate(models_from, protocol_file)
+    click.echo(protocol_toml(active, model_names()), nl=False)
 
 
 @cli.command()
@@ -392,12 +439,15 @@ def speed(device, model_list, precision, steps, warmup, repeats, num_workers, co
 @click.option("--vgg-weights", type=click.Path(dir_okay=False, path_type=Path), envvar="BENCH_VGG16_WEIGHTS",
               default=None, help="Local VGG16 features state_dict. Env: BENCH_VGG16_WEIGHTS.")
 @click.option("--models", "model_list", default=None, help="Comma-separated models to verify (default: all).")
-def verify(artifacts_dir, data_dir, download, device, vgg_weights, model_list):
+@click.option("--models-from", "models_from", type=ModelsFrom(), multiple=True, envvar="BENCH_MODELS_FROM",
+              help="The files or modules of plugged-in models in the run (as given to `bench train`).")
+def verify(artifacts_dir, data_dir, download, device, vgg_weights, model_list, models_from):
     """Re-run a recorded run from its configs and check the results are bitwise identical."""
     from .data import default_data_dir
     from .study import verify_run
     from .train import resolve_device
 
+    _activate(models_from, None)
     if device:
         resolve_device(device)
     models = [m.strip() for m in model_list.split(",")] if model_list else None
@@ -431,3 +481,34 @@ def report(artifacts_dir, out, title, author, affiliation, data_dir):
     for path in render_report(artifacts_dir, out, title=title, author=author, affiliation=affiliation,
                               data_dir=data_dir, log=_log):
         _log(f"wrote {path}")
+
+
+@cli.group(name="export")
+def export_group():
+    """Export a run directory to TensorBoard or MLflow (optional extras: pip install "bench[tensorboard]",
+    "bench[mlflow]"). Exporting again skips what is unchanged and replaces what changed."""
+
+
+@export_group.command(name="tensorboard")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--logdir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="TensorBoard log directory; each seed goes to <logdir>/<model>/seed-<n>.")
+def export_tensorboard_cmd(run_dir, logdir):
+    """Write RUN_DIR's histories, test metrics, hyperparameters and confusion matrices as TensorBoard events."""
+    from .export.tensorboard import export_tensorboard
+
+    for line in export_tensorboard(run_dir, logdir).lines():
+        click.echo(line)
+
+
+@export_group.command(name="mlflow")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--tracking-uri", default="sqlite:///mlflow.db", show_default=True,
+              help="MLflow tracking URI (a database, a folder, or an http(s) server).")
+@click.option("--experiment", default=None, help="Experiment name. Default: the run directory's folder name.")
+def export_mlflow_cmd(run_dir, tracking_uri, experiment):
+    """Log RUN_DIR's seeds as MLflow runs: parameters, per-epoch and test metrics, and artifacts."""
+    from .export.mlflow import export_mlflow
+
+    for line in export_mlflow(run_dir, tracking_uri, experiment).lines():
+        click.echo(line)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -22,16 +23,50 @@ class ModelEntry:
     description: str   # one line for `bench models` and the report
     builder: Callable[..., nn.Module]
     convolutional: bool  # channels_last pays off only for conv nets
+    # Where the code came from: {"kind": "built-in"}, or a plug-in's file/module and its SHA-256
+    # (recorded in config.json and the model's fingerprint).
+    source: dict = field(default_factory=lambda: {"kind": "built-in"})
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
+# Set by bench.plugins while it imports a user's models, so that registrations record their source.
+_LOADING: dict | None = None
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+def register_model(name: str, *, title: str, description: str, convolutional: bool):
+    """Register a model builder (a function returning an nn.Module with 10 outputs) under `name`.
+
+    Use as a decorator. `name` is used on the command line and in artifact paths: lowercase
+    letters, digits and underscores. A plug-in may not reuse a built-in model's name.
+    """
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise BenchError(f"model name {name!r} is not allowed: use 1-40 lowercase letters, digits and underscores, "
+                         "starting with a letter")
+
+    def wrap(fn):
+        source = dict(_LOADING) if _LOADING is not None else {"kind": "built-in"}
+        old = _REGISTRY.get(name)
+        if old is not None and old.source != source:
+            where = source.get("path") or source.get("module") or "bench"
+            raise BenchError(f"{where}: model name {name!r} clashes with the {describe_source(old.source)} model "
+                             f"of that name; choose another name (taken: {', '.join(_REGISTRY)})")
+        _REGISTRY[name] = ModelEntry(name, title, description, fn, convolutional, source)
+        return fn
+    return wrap
 
 
 def register(name: str, title: str, description: str, *, convolutional: bool):
-    def wrap(fn):
-        _REGISTRY[name] = ModelEntry(name, title, description, fn, convolutional)
-        return fn
-    return wrap
+    """The built-in models' spelling of `register_model`."""
+    return register_model(name, title=title, description=description, convolutional=convolutional)
+
+
+def describe_source(source: dict) -> str:
+    """'built-in', or 'file resnet18.py (sha256 1a2b3c4d...)'."""
+    if source.get("kind") == "built-in":
+        return "built-in"
+    digest = f" (sha256 {source['sha256'][:12]}...)" if source.get("sha256") else ""
+    return f"{source.get('kind')} {source.get('path') or source.get('module')}{digest}"
 
 
 def model_names() -> list[str]:
@@ -42,12 +77,39 @@ def get_entry(name: str) -> ModelEntry:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise BenchError(f"unknown model {name!r}; choose one of: {', '.join(_REGISTRY)}") from None
+        raise BenchError(f"unknown model {name!r}; choose one of: {', '.join(_REGISTRY)} "
+                         "(or plug in your own with --models-from)") from None
 
 
 def create_model(name: str, **kwargs) -> nn.Module:
-    """Build a registered model; keyword arguments go to its builder."""
-    return get_entry(name).builder(**kwargs)
+    """Build a registered model; keyword arguments go to its builder.
+
+    A plugged-in builder that fails or returns something other than a module of 10 outputs
+    is one BenchError naming the model and its file.
+    """
+    entry = get_entry(name)
+    if entry.source.get("kind") == "built-in":
+        return entry.builder(**kwargs)
+    where = entry.source.get("path") or entry.source.get("module")
+    try:
+        model = entry.builder(**kwargs)
+    except BenchError:
+        raise
+    except Exception as exc:  # the user's code can raise anything
+        raise BenchError(f"{where}: building model {name!r} failed: {type(exc).__name__}: {exc}") from None
+    if not isinstance(model, nn.Module):
+        raise BenchError(f"{where}: the builder of {name!r} returned a {type(model).__name__}, not a torch nn.Module")
+    try:
+        with torch.no_grad():
+            out = model.eval()(torch.zeros(2, 3, 32, 32))
+    except Exception as exc:
+        raise BenchError(f"{where}: model {name!r} fails on a batch of 2 CIFAR-10 images (2x3x32x32): "
+                         f"{type(exc).__name__}: {exc}") from None
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, NUM_CLASSES):
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise BenchError(f"{where}: model {name!r} returns {shape} for 2 images; bench needs logits of shape "
+                         f"(2, {NUM_CLASSES})")
+    return model.train()
 
 
 @register("mlp", "MLP", "3072-256-128-10 fully connected, ReLU", convolutional=False)

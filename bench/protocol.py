@@ -6,7 +6,7 @@ Every field ends up in each run's config.json.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 
 from .errors import BenchError
 
@@ -86,6 +86,22 @@ STUDY: dict[str, TrainSpec] = {
 
 
 @dataclass(frozen=True)
+class Protocol:
+    """The active protocol: a spec per model, the models `bench all` trains, and reference numbers."""
+
+    specs: dict[str, TrainSpec]            # model -> spec; models without one get DEFAULT_SPEC's values
+    study: tuple[str, ...]                 # the models of the study, in report order
+    reference: dict[str, dict]             # model -> {"accuracy": ..., "loss": ...} for the comparison table
+    source: dict = field(default_factory=lambda: {"kind": "built-in"})  # or {"kind": "file", "path", "sha256"}
+
+
+# A plugged-in model with no [models.NAME] table trains as the study's CNN does.
+DEFAULT_SPEC_MODEL = "cnn"
+
+BUILTIN = Protocol(specs=dict(STUDY), study=tuple(STUDY), reference=dict(REFERENCE))
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str                       # used for the default artifacts directory
     train_limit: int | None = None  # images kept from each split (None: all)
@@ -113,11 +129,12 @@ def get_profile(name: str) -> Profile:
         raise BenchError(f"unknown profile {name!r}; choose one of: {', '.join(PROFILES)}") from None
 
 
-def spec_for(model: str, profile: Profile, **overrides) -> TrainSpec:
-    try:
-        spec = STUDY[model]
-    except KeyError:
-        raise BenchError(f"no protocol for model {model!r}; choose one of: {', '.join(STUDY)}") from None
+def spec_for(model: str, profile: Profile, *, protocol: Protocol = BUILTIN, **overrides) -> TrainSpec:
+    """The spec `model` trains with under `protocol` and `profile`, with command-line `overrides`."""
+    spec = protocol.specs.get(model)
+    if spec is None:
+        base = protocol.specs.get(DEFAULT_SPEC_MODEL, STUDY[DEFAULT_SPEC_MODEL])
+        spec = replace(base, model=model, note=f"no protocol given for {model}: the {DEFAULT_SPEC_MODEL}'s")
     if profile.epochs_per_phase is not None:
         spec = replace(spec, phases=tuple(replace(p, epochs=profile.epochs_per_phase) for p in spec.phases))
     overrides = {k: v for k, v in overrides.items() if v is not None}

@@ -18,8 +18,8 @@ from . import ARTIFACT_FORMAT
 from . import artifacts as art
 from .data import Cifar10, Splits, describe, load_cifar10, make_splits
 from .errors import BenchError
-from .models import VGG_WEIGHTS_ENV, get_entry, resolve_vgg_weights
-from .protocol import Profile, TrainSpec, spec_for
+from .models import VGG_WEIGHTS_ENV, describe_source, get_entry, model_names, resolve_vgg_weights
+from .protocol import BUILTIN, Profile, Protocol, TrainSpec, get_profile, spec_for
 from .rundir import RunLock, check_joinable, fingerprint
 from .train import RunOptions, compute_record, device_name, fit, versions
 
@@ -159,12 +159,13 @@ class Plan:
     splits: Splits
     facts: dict
     data: Cifar10 | None = None
+    protocol: dict | None = None       # the protocol record merged into manifest["protocol"]
 
 
 def plan_training(models: list[str], seeds: list[int], *, data: Cifar10 | None, splits: Splits, facts: dict,
                   profile: Profile, options: RunOptions, out: Path, vgg: tuple[dict | None, str] | None,
                   vgg_weights: str | Path | None = None, frozen_blocks: int = 3, image_size: int = 32,
-                  epochs: int | None = None) -> Plan:
+                  epochs: int | None = None, protocol: Protocol = BUILTIN) -> Plan:
     """Resolve every model's spec and protocol record; raises on anything wrong, writes nothing.
 
     `vgg` is (state_dict or None, source description) from `resolve_vgg_weights`.
@@ -177,7 +178,7 @@ def plan_training(models: list[str], seeds: list[int], *, data: Cifar10 | None, 
         raise ValueError("plan_training needs the resolved VGG16 weights to train vgg16")
     specs, kwargs, state_dicts, weights, protocols = {}, {}, {}, {}, {}
     for name in models:
-        specs[name] = spec_for(name, profile, epochs=epochs)
+        specs[name] = spec_for(name, profile, protocol=protocol, epochs=epochs)
         kwargs[name] = {}
         if name == "vgg16":
             kwargs[name] = {"frozen_blocks": frozen_blocks, "image_size": image_size}
@@ -189,8 +190,21 @@ def plan_training(models: list[str], seeds: list[int], *, data: Cifar10 | None, 
                                          weights=weights.get(name, {}), profile=asdict(profile), data_facts=facts,
                                          model=model)
     directory = directory_record(profile=profile, facts=facts, options=options)
+    # The protocol as intended (before profile and --epochs changes) and its reference numbers, for the report.
+    intended = {"source": protocol.source, "study": list(protocol.study),
+                "specs": {m: spec_for(m, get_profile("full"), protocol=protocol).to_dict() for m in models},
+                "reference": {m: protocol.reference[m] for m in models if m in protocol.reference}}
     return Plan(Path(out), list(models), list(seeds), profile, options, specs, kwargs, state_dicts, weights,
-                protocols, directory, splits, facts, data)
+                protocols, directory, splits, facts, data, intended)
+
+
+def _merged_protocol(old: dict, new: dict | None) -> dict:
+    """manifest["protocol"]: each model's intended spec and reference, from whichever command trained it."""
+    if new is None:
+        return old
+    sources = [s for s in old.get("sources", []) if s != new["source"]] + [new["source"]]
+    return {"sources": sources, "study": new["study"], "specs": {**old.get("specs", {}), **new["specs"]},
+            "reference": {**old.get("reference", {}), **new["reference"]}}
 
 
 def run_plan(plan: Plan, *, force: bool, show_progress: bool, log, command: list[str],
@@ -217,11 +231,13 @@ def run_plan(plan: Plan, *, force: bool, show_progress: bool, log, command: list
         else:  # splits given directly (tests, verify): no raw data for the sample grid
             art.write_json(out / art.DATASET, plan.facts)
         dir_fp = fingerprint(plan.directory)
-        update_manifest(out, reset=reset, directory=plan.directory, fingerprint=dir_fp, device=plan.options.device,
+        before = {} if reset or not (out / art.MANIFEST).exists() else art.read_json(out / art.MANIFEST)
+        update_manifest(out, reset=reset, protocol=_merged_protocol(before.get("protocol") or {}, plan.protocol),
+                        directory=plan.directory, fingerprint=dir_fp, device=plan.options.device,
                         device_name=device_name(plan.options.device), git_commit=git_commit(),
                         versions=versions(plan.options.device), data_checksums=plan.facts["checksums"],
                         profile=asdict(plan.profile), options=asdict(plan.options),
-                        weights=plan.weights or None, command=command)
+                        weights={**(before.get("weights") or {}), **plan.weights}, command=command)
         for name in plan.models:
             for seed in plan.seeds:
                 key = f"{name}/seed-{seed}"
@@ -327,6 +343,14 @@ def verify_run(run_dir: Path, *, data_dir: Path, device: str | None, vgg_weights
                              num_workers=compute["num_workers"] or 2, deterministic=compute["deterministic"],
                              channels_last=compute["channels_last"], eval_batch_size=compute["eval_batch_size"],
                              compile=compute["compile"])
+        recorded_source = compute.get("model_source", {"kind": "built-in"})
+        if recorded_source.get("kind") != "built-in":
+            if run.model not in model_names():
+                raise BenchError(f"{run.model} was trained from {describe_source(recorded_source)}; pass "
+                                 f"--models-from with that file or module to verify it")
+            current = get_entry(run.model).source
+            if current.get("sha256") != recorded_source.get("sha256"):
+                notes.append(f"{run.model}'s code differs from the recorded one ({describe_source(current)} now)")
         kwargs = dict(compute["model_kwargs"])
         if run.model == "vgg16":
             pretrained = not compute["weights_source"].startswith("none")

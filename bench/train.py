@@ -219,6 +219,8 @@ def compute_record(spec: TrainSpec, *, options: RunOptions, model_kwargs: dict, 
         "model_kwargs": model_kwargs,
         # The architecture itself, so that editing a model's code invalidates old checkpoints.
         "architecture": hashlib.sha256(repr(model).encode()).hexdigest()[:16],
+        # Where the model's code came from (a plug-in's file and SHA-256), so editing it changes the fingerprint.
+        "model_source": get_entry(spec.model).source,
         "weights_source": weights.get("source", ""),
         "weights_sha256": weights.get("sha256"),
         "profile": profile,

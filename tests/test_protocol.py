@@ -33,8 +33,9 @@ def test_epoch_override_truncates_the_schedule():
     assert longer.epochs == 12 and longer.phases[-1].epochs == 4
 
 
-def test_unknown_profile_and_model():
+def test_unknown_profile_and_default_spec():
     with pytest.raises(BenchError, match="choose one of: full, smoke"):
         protocol.get_profile("medium")
-    with pytest.raises(BenchError, match="choose one of"):
-        protocol.spec_for("resnet", protocol.get_profile("full"))
+    # A plugged-in model with no protocol of its own trains as the CNN does, and says so.
+    spec = protocol.spec_for("resnet", protocol.get_profile("full"))
+    assert spec.model == "resnet" and spec.phases == protocol.STUDY["cnn"].phases and "cnn" in spec.note

@@ -1,0 +1,273 @@
+"""Models from users' files, modules and installed packages; protocols from TOML files.
+
+Loading a model file runs its code, as importing any Python module does: only load files
+you trust. Every model registered while a file or module loads records where it came from
+and the SHA-256 of that file, and both enter the model's fingerprint in config.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+import importlib.util
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from . import models
+from .errors import BenchError
+from .protocol import BUILTIN, OPTIMIZERS, Phase, Protocol, TrainSpec, get_profile, spec_for
+
+ENTRY_POINT_GROUP = "bench.models"
+MODELS_ENV = "BENCH_MODELS_FROM"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def load_models_from(where: str, *, debug: bool = False) -> list[str]:
+    """Import a `.py` file or an importable module; returns the names of the models it registered."""
+    path = Path(where)
+    if where.endswith(".py") or path.exists():
+        if not path.is_file():
+            raise BenchError(f"--models-from {where}: no such file")
+        resolved = path.resolve()
+        source = {"kind": "file", "path": path.name, "sha256": _sha256(resolved)}
+        # One module name per file content: loading the same file twice is a no-op, never a clash.
+        name = f"bench_user_models_{source['sha256'][:12]}"
+        if name in sys.modules:
+            return [e.name for e in models._REGISTRY.values() if e.source == source]
+        spec = importlib.util.spec_from_file_location(name, resolved)
+        if spec is None or spec.loader is None:
+            raise BenchError(f"--models-from {where}: not a Python file")
+        module = importlib.util.module_from_spec(spec)
+        return _run_registration(lambda: (sys.modules.__setitem__(name, module), spec.loader.exec_module(module)),
+                                 source, label=str(path), user_file=resolved, debug=debug, module_name=name)
+    try:
+        found = importlib.util.find_spec(where)
+    except (ImportError, ValueError):
+        found = None
+    if found is None:
+        raise BenchError(f"--models-from {where}: neither a .py file nor an importable module")
+    origin = Path(found.origin) if found.origin and found.origin not in ("built-in", "frozen") else None
+    source = {"kind": "module", "module": where, "sha256": _sha256(origin) if origin and origin.is_file() else None}
+    return _run_registration(lambda: importlib.import_module(where), source, label=where, user_file=origin,
+                             debug=debug)
+
+
+def load_entry_points(*, debug: bool = False) -> list[str]:
+    """Models of installed packages that declare the `bench.models` entry-point group."""
+    from importlib.metadata import entry_points
+
+    names = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        module = ep.value.split(":", 1)[0]
+        found = importlib.util.find_spec(module) if module else None
+        origin = Path(found.origin) if found is not None and found.origin else None
+        source = {"kind": "entry point", "module": ep.value, "entry_point": ep.name,
+                  "sha256": _sha256(origin) if origin and origin.is_file() else None}
+        names += _run_registration(ep.load, source, label=f"entry point {ep.name} ({ep.value})", user_file=origin,
+                                   debug=debug)
+    return names
+
+
+def _run_registration(load, source: dict, *, label: str, user_file: Path | None, debug: bool,
+                      module_name: str | None = None) -> list[str]:
+    before = dict(models._REGISTRY)
+    models._LOADING = source
+    try:
+        load()
+    except BenchError as exc:
+        _restore(before, module_name)
+        message = exc.format_message()
+        raise BenchError(message if Path(label).name in message else f"{label}: {message}") from None
+    except Exception as exc:  # the user's code can raise anything
+        _restore(before, module_name)
+        if debug:
+            raise
+        line = _user_line(exc, user_file)
+        raise BenchError(f"{label}{line} failed to import: {type(exc).__name__}: {exc} "
+                         "(--debug shows the full traceback)") from None
+    finally:
+        models._LOADING = None
+    added = [n for n, e in models._REGISTRY.items() if before.get(n) is not e]
+    if not added:
+        raise BenchError(f"{label} registered no model; decorate a builder with "
+                         "@bench.register_model(name, title=..., description=..., convolutional=...)")
+    return added
+
+
+def _restore(registry: dict, module_name: str | None) -> None:
+    models._REGISTRY.clear()
+    models._REGISTRY.update(registry)
+    if module_name:
+        sys.modules.pop(module_name, None)
+
+
+def _user_line(exc: BaseException, user_file: Path | None) -> str:
+    """' (line N)' of the deepest frame in the user's file, or of a SyntaxError."""
+    if isinstance(exc, SyntaxError) and exc.lineno:
+        return f", line {exc.lineno},"
+    frames = traceback.extract_tb(exc.__traceback__)
+    if user_file is not None:
+        mine = [f for f in frames if Path(f.filename).resolve() == Path(user_file).resolve()]
+        if mine:
+            return f", line {mine[-1].lineno},"
+    return ""
+
+
+# ----------------------------------------------------------------------------- protocol files
+
+SPEC_FIELDS = {f.name: f for f in dataclasses.fields(TrainSpec) if f.name != "model"}
+TOP_LEVEL = ("study", "models", "reference")
+REFERENCE_KEYS = ("accuracy", "loss")
+
+
+def load_protocol(path: Path | None, *, base: Protocol = BUILTIN) -> Protocol:
+    """The built-in protocol with a TOML file's tables applied (see README, "Your own models and protocols")."""
+    if path is None:
+        return base
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+        doc = tomllib.loads(raw.decode("utf-8"))
+    except FileNotFoundError:
+        raise BenchError(f"--protocol {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BenchError(f"--protocol {path}: cannot read it ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise BenchError(f"{path}: not valid TOML ({exc})") from None
+    unknown = sorted(set(doc) - set(TOP_LEVEL))
+    if unknown:
+        raise BenchError(f"{path}: unknown key {unknown[0]!r}; the top level takes: {', '.join(TOP_LEVEL)}")
+    known = models.model_names()
+    specs = dict(base.specs)
+    tables = _table(doc.get("models", {}), f"{path}: [models]")
+    for name, table in tables.items():
+        if name not in known:
+            raise BenchError(f"{path}: [models.{name}] names an unknown model; choose one of: {', '.join(known)} "
+                             "(plug in your own with --models-from)")
+        table = _table(table, f"{path}: [models.{name}]")
+        start = specs.get(name) or dataclasses.replace(spec_for(name, get_profile("full"), protocol=base), note="")
+        specs[name] = dataclasses.replace(start, **_spec_values(table, where=f"{path}: [models.{name}]"))
+    study = doc.get("study", list(base.study))
+    if not isinstance(study, list) or not study or not all(isinstance(m, str) for m in study):
+        raise BenchError(f"{path}: 'study' must be a non-empty list of model names")
+    for name in study:
+        if name not in known:
+            raise BenchError(f"{path}: study names an unknown model {name!r}; choose from: {', '.join(known)}")
+    if len(set(study)) != len(study):
+        raise BenchError(f"{path}: study lists a model twice")
+    reference = dict(base.reference)
+    for name, table in _table(doc.get("reference", {}), f"{path}: [reference]").items():
+        table = _table(table, f"{path}: [reference.{name}]")
+        bad = sorted(set(table) - set(REFERENCE_KEYS))
+        if bad:
+            raise BenchError(f"{path}: [reference.{name}] has unknown key {bad[0]!r}; legal: "
+                             f"{', '.join(REFERENCE_KEYS)}")
+        for key, value in table.items():
+            if not _is_number(value) or value < 0 or (key == "accuracy" and value > 1):
+                raise BenchError(f"{path}: [reference.{name}] {key} must be a number"
+                                 + (" between 0 and 1" if key == "accuracy" else " >= 0"))
+        reference[name] = {k: float(v) for k, v in table.items()}
+    return Protocol(specs=specs, study=tuple(study), reference=reference,
+                    source={"kind": "file", "path": path.name, "sha256": hashlib.sha256(raw).hexdigest()})
+
+
+def _table(value, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise BenchError(f"{where} must be a table")
+    return value
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _spec_values(table: dict, *, where: str) -> dict:
+    """Check each key and value of a [models.NAME] table; returns TrainSpec fields."""
+    out = {}
+    for key, value in table.items():
+        if key not in SPEC_FIELDS:
+            raise BenchError(f"{where}: unknown field {key!r}; legal fields: {', '.join(SPEC_FIELDS)}")
+        out[key] = _check_field(key, value, where)
+    return out
+
+
+def _check_field(key: str, value, where: str):
+    def bad(expect: str):
+        return BenchError(f"{where}: {key} = {value!r} is not allowed; expected {expect}")
+
+    if key == "optimizer":
+        if value not in OPTIMIZERS:
+            raise bad(f"one of: {', '.join(OPTIMIZERS)}")
+        return value
+    if key == "phases":
+        if not isinstance(value, list) or not value:
+            raise bad("a non-empty list of {lr = ..., epochs = ...} tables")
+        phases = []
+        for p in value:
+            if not isinstance(p, dict) or set(p) != {"lr", "epochs"}:
+                raise bad("tables with exactly the keys lr and epochs")
+            if not _is_number(p["lr"]) or not 0 < p["lr"] <= 10:
+                raise bad("learning rates in (0, 10]")
+            if not isinstance(p["epochs"], int) or isinstance(p["epochs"], bool) or not 1 <= p["epochs"] <= 1000:
+                raise bad("epochs as whole numbers from 1 to 1000")
+            phases.append(Phase(float(p["lr"]), int(p["epochs"])))
+        return tuple(phases)
+    if key in ("weight_decay", "momentum", "backbone_lr_scale"):
+        limits = {"weight_decay": (0, 1, "a number from 0 to 1"), "momentum": (0, 0.999, "a number from 0 to 0.999"),
+                  "backbone_lr_scale": (0, 10, "a number from 0 to 10")}[key]
+        if not _is_number(value) or not limits[0] <= value <= limits[1]:
+            raise bad(limits[2])
+        return float(value)
+    if key == "batch_size":
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65536:
+            raise bad("a whole number from 1 to 65536")
+        return value
+    if key == "augment":
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    if key == "note":
+        if not isinstance(value, str):
+            raise bad("a string")
+        return value
+    raise AssertionError(f"TrainSpec field {key} has no check")  # a new field needs one here
+
+
+def protocol_toml(protocol: Protocol, names: list[str]) -> str:
+    """The active protocol as a TOML file that `--protocol` reads back unchanged."""
+    import tomli_w
+
+    doc = {"study": list(protocol.study), "models": {}, "reference": {}}
+    for name in names:
+        spec = spec_for(name, get_profile("full"), protocol=protocol).to_dict()
+        spec.pop("model")
+        spec.pop("epochs")
+        doc["models"][name] = spec
+    doc["reference"] = {m: protocol.reference[m] for m in names if m in protocol.reference}
+    source = protocol.source.get("path", "the built-in study")
+    header = (f"# bench protocol: {source}\n# Edit and pass back with --protocol FILE.toml; keys of [models.NAME] are "
+              f"TrainSpec fields: {', '.join(SPEC_FIELDS)}.\n\n")
+    return header + tomli_w.dumps(doc)
+
+
+def activate(models_from: tuple[str, ...] | list[str], protocol_file: Path | None, *, debug: bool = False) -> Protocol:
+    """Load entry points and --models-from sources, then the protocol file (which may name their models)."""
+    load_entry_points(debug=debug)
+    for where in models_from:
+        load_models_from(where, debug=debug)
+    return load_protocol(protocol_file)
+
+
+def env_models_from() -> list[str]:
+    return [p for p in os.environ.get(MODELS_ENV, "").split(os.pathsep) if p]
