@@ -25,4 +25,4 @@ def test_bench_all_smoke_on_real_data(real_data_dir, tmp_path):
     facts = json.loads((out / art.DATASET).read_text())
     assert facts["checksums"]["train"]["ok"] and facts["checksums"]["test"]["ok"]
     assert (out / "report.pdf").stat().st_size > 100_000
-    assert (out / "report.html").exists() and (out / "summary.json").exists()
+    assert (out / "report.html").exists() and (out / "report.summary.json").exists()
