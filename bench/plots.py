@@ -1,4 +1,16 @@
-"""Every figure of the project, drawn with matplotlib/seaborn and returned as PNG bytes."""
+"""Every figure of the project, drawn with matplotlib/seaborn.
+
+Charts are SVG, drawn at their printed size: a figure's size in inches is its size on the
+page (the report never scales a chart), so the 7 pt set here is 7 pt on paper. No chart is
+wider than the report's text block (`TEXT_WIDTH_IN`) and no text in one is smaller than
+`MIN_FONT_PT`. Text is stored as glyph outlines, so a chart looks the same wherever it is
+opened, whatever fonts that machine has. Photographs (the sample grid, the gallery of
+mistakes) are PNG at `DPI`.
+
+Each chart has a `*_figure` function that returns the matplotlib figure (what the tests
+inspect) and a `*_svg` function that returns its bytes. The bytes depend only on the data:
+fixed ids (`svg.hashsalt`) and no date, so the same artifacts give the same report.
+"""
 
 from __future__ import annotations
 
@@ -10,22 +22,93 @@ matplotlib.use("Agg")  # no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 
-DPI = 200  # print resolution for A4 at the widths used in the report
+DPI = 200  # PNG resolution; report_templates/style.css prints PNGs at this resolution (image-resolution)
+TEXT_WIDTH_IN = 6.95  # the report's text block is 178 mm (7.01 in); keep a hair of room
+MIN_FONT_PT = 7.0
 # Fixed metadata keeps the PNG bytes, and so the report, identical across runs.
 _PNG_META = {"Software": None}
+_SVG_META = {"Date": None, "Creator": None}
+
+# Font sizes in points at printed size.
+STYLE = {
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans"],
+    "font.size": 8.0,
+    "axes.titlesize": 8.0,
+    "axes.labelsize": 8.0,
+    "xtick.labelsize": 7.0,
+    "ytick.labelsize": 7.0,
+    "legend.fontsize": 7.0,
+    "legend.title_fontsize": 7.0,
+    "figure.titlesize": 8.5,
+    "axes.linewidth": 0.6,
+    "grid.linewidth": 0.4,
+    "lines.linewidth": 1.1,
+    "xtick.major.size": 2.5,
+    "ytick.major.size": 2.5,
+    "xtick.major.pad": 2.0,
+    "ytick.major.pad": 2.0,
+    "axes.labelpad": 2.5,
+    "legend.frameon": False,
+    "svg.fonttype": "path",  # outlines: no dependence on the reader's fonts
+    "svg.hashsalt": "bench",  # deterministic clip-path and glyph ids
+}
+sns.set_theme(context="paper", style="whitegrid", rc=STYLE)
+PALETTE = {"train": "#1f77b4", "val": "#d62728"}
 
 
-def _png(fig) -> bytes:
+def _svg(fig) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", metadata=_PNG_META)
+    with plt.rc_context(STYLE):
+        fig.savefig(buf, format="svg", metadata=_SVG_META)
     plt.close(fig)
     return buf.getvalue()
 
 
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", pad_inches=0.02, metadata=_PNG_META)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _fitted_legend(fig, handles, labels, *, ncol: int, **kwargs):
+    """A figure legend in one row if it fits the figure's width, else in as many columns as fit."""
+    for n in range(max(ncol, 1), 0, -1):
+        legend = fig.legend(handles, labels, ncol=n, **kwargs)
+        fig.canvas.draw()
+        if n == 1 or legend.get_window_extent().width <= fig.bbox.width:
+            return legend
+        legend.remove()
+
+
+def text_sizes(fig) -> list[tuple[str, float]]:
+    """(text, size in pt) of every visible, non-empty text of a figure: what the tests hold to MIN_FONT_PT."""
+    fig.canvas.draw()  # tick labels exist only once drawn
+    return [(t.get_text(), t.get_fontsize()) for t in fig.findobj(matplotlib.text.Text)
+            if t.get_visible() and t.get_text().strip()]
+
+
+def svg_size_pt(svg: bytes) -> tuple[float, float]:
+    """Width and height of an SVG written by this module, in points (its printed size)."""
+    import re
+
+    head = svg[:2000].decode("utf-8", "replace")
+    m = re.search(r'<svg[^>]*?width="([\d.]+)pt"[^>]*?height="([\d.]+)pt"', head, re.S)
+    if not m:
+        raise ValueError("not an SVG sized in points")
+    return float(m.group(1)), float(m.group(2))
+
+
+# ----------------------------------------------------------------------------- photographs
+
+
 def sample_grid_png(images: np.ndarray, labels: np.ndarray, classes: list[str], *, per_class: int = 10) -> bytes:
-    """A grid with one row per class: the first `per_class` images of that class."""
-    fig, axes = plt.subplots(len(classes), per_class, figsize=(per_class * 0.6 + 1.2, len(classes) * 0.6))
+    """A grid with one row per class: the first `per_class` images of that class (PNG, printed at DPI)."""
+    cell = 0.42  # inches per 32x32 image on paper
+    fig, axes = plt.subplots(len(classes), per_class, figsize=(per_class * cell + 0.8, len(classes) * cell))
     axes = np.atleast_2d(axes)
     for c, name in enumerate(classes):
         idx = np.flatnonzero(labels == c)[:per_class]
@@ -33,111 +116,177 @@ def sample_grid_png(images: np.ndarray, labels: np.ndarray, classes: list[str], 
             ax = axes[c, j]
             ax.set_xticks([])
             ax.set_yticks([])
+            ax.grid(False)
             for s in ax.spines.values():
                 s.set_visible(False)
             if j < len(idx):
                 ax.imshow(images[idx[j]], interpolation="nearest")
-        axes[c, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
-    fig.subplots_adjust(wspace=0.05, hspace=0.05)
+        axes[c, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=7.5)
+    fig.subplots_adjust(left=0.8 / (per_class * cell + 0.8), right=1, top=1, bottom=0, wspace=0.06, hspace=0.06)
     return _png(fig)
 
 
-sns.set_theme(context="paper", style="whitegrid", font_scale=0.9)
-PALETTE = {"train": "#1f77b4", "val": "#d62728"}
+def mistakes_figure(images: np.ndarray, captions: list[str]):
+    """Test images with their captions ('true → predicted', confidence) under each, 8 to a row."""
+    n = len(images)
+    cols = min(n, 8)
+    rows = -(-n // cols)
+    lines = max(c.count("\n") + 1 for c in captions)
+    col_w = TEXT_WIDTH_IN / 8  # a caption line such as "→ automobile" must fit this width at 7 pt
+    img = col_w * 0.72
+    cap_h = lines * MIN_FONT_PT * 1.2 / 72 + 0.06
+    row_h = img + cap_h + 0.06
+    width, height = cols * col_w, rows * row_h
+    fig = plt.figure(figsize=(width, height))
+    for i, (im, cap) in enumerate(zip(images, captions)):
+        r, c = divmod(i, cols)
+        x, y = c * col_w + (col_w - img) / 2, height - r * row_h - img
+        ax = fig.add_axes((x / width, y / height, img / width, img / height))
+        ax.imshow(im, interpolation="nearest")
+        ax.axis("off")
+        fig.text((c + 0.5) * col_w / width, (y - 0.03) / height, cap, ha="center", va="top",
+                 fontsize=MIN_FONT_PT, linespacing=1.1)
+    return fig
 
 
-def learning_curves_png(histories: list[list[dict]], *, phase_starts: list[int], title: str) -> bytes:
+def mistakes_png(images: np.ndarray, captions: list[str]) -> bytes:
+    """The gallery of confident mistakes as PNG (photographs stay raster)."""
+    return _png(mistakes_figure(images, captions))
+
+
+# ----------------------------------------------------------------------------- charts
+
+
+def learning_curves_figure(histories: list[list[dict]], *, phase_starts: list[int], title: str | None = None):
     """Loss and accuracy per epoch, train and validation; mean and min-max band over seeds.
 
-    `phase_starts` are the 1-based epochs where a new learning-rate phase begins.
+    `phase_starts` are the 1-based epochs where a new learning-rate phase begins (dashed lines).
     """
-    fig, axes = plt.subplots(1, 2, figsize=(7.0, 2.6))
-    for ax, metric, label in ((axes[0], "loss", "cross-entropy loss"), (axes[1], "acc", "accuracy")):
-        for split in ("train", "val"):
-            curves = [np.array([row[f"{split}_{metric}"] for row in h], dtype=float) for h in histories if h]
-            if not curves:
-                continue
-            n = min(len(c) for c in curves)
-            arr = np.stack([c[:n] for c in curves])
-            epochs = np.arange(1, n + 1)
-            name = "train" if split == "train" else "validation"
-            ax.plot(epochs, arr.mean(0), marker="o", markersize=2.5, lw=1.2, color=PALETTE[split],
-                    label=name + (f" (mean of {len(arr)} seeds)" if len(arr) > 1 else ""))
-            if len(arr) > 1:
-                ax.fill_between(epochs, arr.min(0), arr.max(0), color=PALETTE[split], alpha=0.2, lw=0)
-        for start in phase_starts:
-            ax.axvline(start - 0.5, color="0.5", ls="--", lw=0.8)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(label)
-        ax.xaxis.get_major_locator().set_params(integer=True)
-    axes[1].legend(loc="lower right", fontsize=7, frameon=True)
-    fig.suptitle(title + ("  (dashed: learning-rate phase change)" if phase_starts else ""), fontsize=9)
-    fig.tight_layout()
-    return _png(fig)
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, 2, figsize=(TEXT_WIDTH_IN, 2.45), layout="constrained")
+        n_seeds = 0
+        for ax, metric, label in ((axes[0], "loss", "cross-entropy loss"), (axes[1], "acc", "accuracy")):
+            for split in ("train", "val"):
+                curves = [np.array([row[f"{split}_{metric}"] for row in h], dtype=float) for h in histories if h]
+                if not curves:
+                    continue
+                n = min(len(c) for c in curves)
+                arr = np.stack([c[:n] for c in curves])
+                n_seeds = max(n_seeds, len(arr))
+                epochs = np.arange(1, n + 1)
+                ax.plot(epochs, arr.mean(0), marker="o", markersize=2.5, color=PALETTE[split])
+                if len(arr) > 1:
+                    ax.fill_between(epochs, arr.min(0), arr.max(0), color=PALETTE[split], alpha=0.2, lw=0)
+            for start in phase_starts:
+                ax.axvline(start - 0.5, color="0.45", ls="--", lw=0.8)
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(label)
+            ax.xaxis.get_major_locator().set_params(integer=True)
+        mean = f" (mean of {n_seeds} seeds, band: min to max)" if n_seeds > 1 else ""
+        handles = [Line2D([], [], color=PALETTE["train"], marker="o", markersize=2.5, label="train" + mean),
+                   Line2D([], [], color=PALETTE["val"], marker="o", markersize=2.5, label="validation" + mean)]
+        if phase_starts:
+            handles.append(Line2D([], [], color="0.45", ls="--", lw=0.8, label="learning-rate phase change"))
+        _fitted_legend(fig, handles, [h.get_label() for h in handles], ncol=len(handles),
+                       loc="outside upper center", handlelength=1.8, columnspacing=1.5)
+        if title:
+            fig.suptitle(title)
+    return fig
 
 
-def confusion_png(cm: np.ndarray, classes: list[str], *, title: str) -> bytes:
-    """Counts and row-normalised (recall per true class) heatmaps side by side."""
-    fig, axes = plt.subplots(1, 2, figsize=(7.4, 3.4))
+def learning_curves_svg(histories: list[list[dict]], *, phase_starts: list[int], title: str | None = None) -> bytes:
+    return _svg(learning_curves_figure(histories, phase_starts=phase_starts, title=title))
+
+
+def _cell_pt(values: np.ndarray, fmt: str) -> float:
+    """Side of a square heatmap cell that holds the widest annotation at MIN_FONT_PT (DejaVu digits: 0.636 em)."""
+    widest = max(len(format(v, fmt)) for v in values.ravel()) if values.size else 1
+    return max(15.0, widest * 0.636 * MIN_FONT_PT + 3.5)
+
+
+def confusion_figure(cm: np.ndarray, classes: list[str], *, note: str | None = None):
+    """Counts and row-normalised (recall per true class) heatmaps: side by side, or one above the
+    other when the counts are too wide for two matrices to fit the text width at 7 pt."""
+    cm = np.asarray(cm)
     rows = cm.sum(1, keepdims=True)
-    norm = np.divide(cm, rows, out=np.zeros_like(cm, dtype=float), where=rows > 0)
-    sns.heatmap(cm, annot=True, fmt="d", cmap="Blues", cbar=False, ax=axes[0], annot_kws={"size": 5.5},
-                xticklabels=classes, yticklabels=classes, square=True)
-    # Whole percentages keep ten digits per row legible at print size.
-    sns.heatmap(100 * norm, annot=True, fmt=".0f", cmap="Blues", vmin=0, vmax=100, cbar=False, ax=axes[1],
-                annot_kws={"size": 5.5}, xticklabels=classes, yticklabels=classes, square=True)
-    for ax, sub in zip(axes, ("counts", "% of each true class")):
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-        ax.set_title(sub, fontsize=8)
-        ax.tick_params(labelsize=6)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    return _png(fig)
+    pct = 100 * np.divide(cm, rows, out=np.zeros_like(cm, dtype=float), where=rows > 0)
+    k = len(classes)
+    cell = max(_cell_pt(cm, "d"), _cell_pt(np.round(pct), ".0f")) / 72  # inches
+    mat = k * cell
+    left, gap, right, top, bottom = 0.85, 0.1, 0.02, 0.22, 0.8  # room for labels, in inches
+    side = left + 2 * mat + gap + right <= TEXT_WIDTH_IN
+    width = left + (2 * mat + gap if side else mat) + right
+    height = (top + mat + bottom) * (1 if side else 2)
+    with plt.rc_context(STYLE):
+        fig = plt.figure(figsize=(width, height))
+        if side:
+            boxes = [(left, bottom), (left + mat + gap, bottom)]
+        else:
+            boxes = [(left, bottom + top + mat + bottom), (left, bottom)]
+        axes = [fig.add_axes((x / width, y / height, mat / width, mat / height)) for x, y in boxes]
+        counts = "counts" + (f" ({note})" if note else "")
+        for i, (ax, data, fmt, sub, vmax) in enumerate(zip(
+                axes, (cm, pct), ("d", ".0f"), (counts, "% of each true class"), (None, 100))):
+            sns.heatmap(data, annot=True, fmt=fmt, cmap="Blues", vmin=0, vmax=vmax, cbar=False, ax=ax,
+                        annot_kws={"size": MIN_FONT_PT}, xticklabels=classes, yticklabels=classes,
+                        linewidths=0)
+            ax.set_xlabel("predicted")
+            ax.tick_params(axis="x", labelrotation=90)
+            ax.tick_params(axis="y", labelrotation=0)
+            ax.tick_params(length=0)
+            ax.set_title(sub, fontsize=8, pad=4)
+            if side and i == 1:
+                ax.set_yticklabels([])
+                ax.set_ylabel("")
+            else:
+                ax.set_ylabel("true")
+    return fig
 
 
-def per_class_f1_png(table: dict[str, dict[str, float]], classes: list[str]) -> bytes:
+def confusion_svg(cm: np.ndarray, classes: list[str], *, note: str | None = None) -> bytes:
+    """`note` goes beside "counts" in that matrix's title, e.g. "seed 0" or "summed over 3 seeds"."""
+    return _svg(confusion_figure(cm, classes, note=note))
+
+
+def per_class_f1_figure(table: dict[str, dict[str, float]], classes: list[str]):
     """Grouped bars: F1 per class (x) for each model (hue). `table[model][class] = f1`."""
     import pandas as pd
 
     frame = pd.DataFrame([{"model": m, "class": c, "F1": f[c]} for m, f in table.items() for c in classes])
-    fig, ax = plt.subplots(figsize=(7.2, 2.8))
-    sns.barplot(frame, x="class", y="F1", hue="model", ax=ax, palette="colorblind")
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("")
-    ax.tick_params(axis="x", labelsize=7)
-    ax.legend(fontsize=7, ncol=len(table), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
-    fig.tight_layout()
-    return _png(fig)
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(TEXT_WIDTH_IN, 2.5), layout="constrained")
+        sns.barplot(frame, x="class", y="F1", hue="model", ax=ax, palette="colorblind")
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("")
+        ax.set_ylabel("F1 on the test set")
+        ax.legend_.remove()
+        handles, labels = ax.get_legend_handles_labels()
+        _fitted_legend(fig, handles, labels, ncol=len(table), loc="outside upper center", handlelength=1.2,
+                       columnspacing=1.5)
+    return fig
 
 
-def reliability_png(curves: dict[str, dict]) -> bytes:
+def per_class_f1_svg(table: dict[str, dict[str, float]], classes: list[str]) -> bytes:
+    return _svg(per_class_f1_figure(table, classes))
+
+
+def reliability_figure(curves: dict[str, dict]):
     """Reliability diagram: accuracy against mean confidence per bin, one line per model."""
-    fig, ax = plt.subplots(figsize=(3.6, 3.4))
-    ax.plot([0, 1], [0, 1], color="0.6", ls="--", lw=0.8, label="perfect calibration")
-    colors = sns.color_palette("colorblind", len(curves))
-    for color, (name, c) in zip(colors, curves.items()):
-        ax.plot(c["confidence"], c["accuracy"], marker="o", markersize=2.5, lw=1.1, color=color,
-                label=f"{name} (ECE {c['ece']:.3f})")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("confidence (max softmax)")
-    ax.set_ylabel("accuracy")
-    ax.legend(fontsize=6, loc="upper left")
-    fig.tight_layout()
-    return _png(fig)
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(2.9, 2.6 + 0.13 * (len(curves) + 1)), layout="constrained")
+        ax.plot([0, 1], [0, 1], color="0.6", ls="--", lw=0.8, label="perfect calibration")
+        colors = sns.color_palette("colorblind", len(curves))
+        for color, (name, c) in zip(colors, curves.items()):
+            ax.plot(c["confidence"], c["accuracy"], marker="o", markersize=2.5, color=color,
+                    label=f"{name} (ECE {c['ece']:.3f})")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_aspect("equal")
+        ax.set_xlabel("confidence (max softmax)")
+        ax.set_ylabel("accuracy")
+        fig.legend(loc="outside lower center", ncol=1, handlelength=1.8)
+    return fig
 
 
-def mistakes_png(images: np.ndarray, captions: list[str]) -> bytes:
-    """A strip of test images with 'true -> predicted (confidence)' captions."""
-    n = len(images)
-    cols = min(n, 8)
-    rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9, rows * 1.1), squeeze=False)
-    for ax in axes.ravel():
-        ax.axis("off")
-    for ax, img, cap in zip(axes.ravel(), images, captions):
-        ax.imshow(img, interpolation="nearest")
-        ax.set_title(cap, fontsize=5)
-    fig.tight_layout()
-    return _png(fig)
+def reliability_svg(curves: dict[str, dict]) -> bytes:
+    return _svg(reliability_figure(curves))

@@ -1,0 +1,112 @@
+"""The figures: vector charts at printed size with no text under 7 pt, deterministic bytes."""
+
+import re
+
+import numpy as np
+import pytest
+
+from bench import plots
+from conftest import CLASSES
+
+TEXT_BLOCK_PT = 178 / 25.4 * 72  # the report's text width: a chart must fit without being scaled
+
+
+def _histories(seeds=2, epochs=12):
+    rng = np.random.default_rng(0)
+    return [[{"train_loss": 2 - 0.1 * e + rng.random() * 0.05, "val_loss": 2.1 - 0.08 * e,
+              "train_acc": 0.05 * e, "val_acc": 0.045 * e} for e in range(epochs)] for _ in range(seeds)]
+
+
+def _confusion(diagonal=870):
+    rng = np.random.default_rng(1)
+    cm = rng.integers(0, 40, (10, 10))
+    cm[np.diag_indices(10)] = diagonal
+    return cm
+
+
+MODELS = ["MLP", "CNN", "CNN + BN + Dropout", "VGG16 transfer"]
+CHARTS = {
+    "learning_curves": lambda: ((_histories(),), {"phase_starts": [6, 10]}),
+    "learning_curves_one_seed": lambda: ((_histories(seeds=1),), {"phase_starts": []}),
+    "confusion": lambda: ((_confusion(), CLASSES), {"note": "seed 0"}),
+    "confusion_summed": lambda: ((_confusion(2950), CLASSES), {"note": "summed over 3 seeds"}),
+    "confusion_wide_counts": lambda: ((_confusion(29500), CLASSES), {}),  # five digits: stacked
+    "per_class_f1": lambda: (({m: {c: (i + j) / 14 for j, c in enumerate(CLASSES)} for i, m in enumerate(MODELS)},
+                              CLASSES), {}),
+    "per_class_f1_many_models": lambda: (({m: {c: 0.5 for c in CLASSES} for m in MODELS + [
+        "ResNet-18 (pretrained, fine-tuned)", "Vision transformer, small"]}, CLASSES), {}),
+    "reliability": lambda: (({m: {"confidence": np.linspace(0.15, 0.95, 9), "accuracy": np.linspace(0.1, 0.9, 9),
+                                  "ece": 0.05 * i} for i, m in enumerate(MODELS)},), {}),
+}
+
+
+def _name(case):
+    return next(n for n in ("learning_curves", "confusion", "per_class_f1", "reliability") if case.startswith(n))
+
+
+@pytest.mark.parametrize("case", sorted(CHARTS))
+def test_chart_is_svg_deterministic_and_fits_the_text_width(case):
+    args, kwargs = CHARTS[case]()
+    svg_fn = getattr(plots, _name(case) + "_svg")
+    a, b = svg_fn(*args, **kwargs), svg_fn(*args, **kwargs)
+    assert a == b  # same data, same bytes: the report stays byte-identical
+    assert b"<svg" in a[:2000] and b"<image" not in a  # vector, nothing rasterised
+    assert b"<text" not in a  # text as outlines: the same glyphs in every viewer
+    assert b"<dc:date>" not in a  # no timestamp
+    width, height = plots.svg_size_pt(a)
+    assert 0 < width <= TEXT_BLOCK_PT and 0 < height < 700
+
+
+@pytest.mark.parametrize("case", sorted(CHARTS))
+def test_no_chart_text_is_smaller_than_7pt(case):
+    args, kwargs = CHARTS[case]()
+    fig = getattr(plots, _name(case) + "_figure")(*args, **kwargs)
+    sizes = plots.text_sizes(fig)
+    assert sizes, "the figure has text"
+    small = [(t, s) for t, s in sizes if s < plots.MIN_FONT_PT]
+    assert not small
+    drawn = fig.get_tightbbox(fig.canvas.get_renderer())  # everything drawn, in inches
+    width, height = fig.get_size_inches()
+    assert drawn.x0 >= -0.01 and drawn.y0 >= -0.01 and drawn.x1 <= width + 0.01 and drawn.y1 <= height + 0.01, \
+        ("cut off at the figure's edge", drawn, width, height)
+    if case.startswith("confusion"):  # every cell is annotated: 2 x 100 numbers
+        assert sum(bool(re.fullmatch(r"\d+", t)) for t, _ in sizes) >= 200
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def test_confusion_matrices_side_by_side_until_counts_are_too_wide():
+    narrow = plots.svg_size_pt(plots.confusion_svg(_confusion(2950), CLASSES))
+    wide = plots.svg_size_pt(plots.confusion_svg(_confusion(29500), CLASSES))
+    assert narrow[0] > narrow[1]  # four-digit counts: one row of two matrices
+    assert wide[1] > wide[0] and wide[0] <= TEXT_BLOCK_PT  # five digits: one above the other
+
+
+def test_photographs_stay_png_with_legible_captions():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (13, 32, 32, 3), dtype=np.uint8)
+    captions = ["automobile\n→ automobile\n97%"] * 13
+    png = plots.mistakes_png(images, captions)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    fig = plots.mistakes_figure(images, captions)
+    assert min(s for _, s in plots.text_sizes(fig)) >= plots.MIN_FONT_PT
+    assert fig.get_size_inches()[0] * 72 <= TEXT_BLOCK_PT
+    grid = plots.sample_grid_png(rng.integers(0, 256, (100, 32, 32, 3), dtype=np.uint8), np.arange(100) % 10,
+                                 CLASSES)
+    assert grid[:8] == b"\x89PNG\r\n\x1a\n"
+    from PIL import Image
+    import io
+
+    width_in = Image.open(io.BytesIO(grid)).size[0] / plots.DPI  # printed at DPI (style.css image-resolution)
+    assert width_in * 72 <= TEXT_BLOCK_PT
+
+
+def test_figure_uri_tells_svg_from_png():
+    from bench.report import figure_uri
+
+    svg = plots.reliability_svg({"A": {"confidence": [0.5], "accuracy": [0.5], "ece": 0.0}})
+    assert figure_uri(svg).startswith("data:image/svg+xml;base64,")
+    assert figure_uri(b"\x89PNG\r\n\x1a\n" + b"\0" * 8).startswith("data:image/png;base64,")
+    with pytest.raises(ValueError):
+        figure_uri(b"GIF89a")
