@@ -190,6 +190,17 @@ _TRAIN_OPTIONS = [
     click.option("--deterministic", is_flag=True, help="Deterministic CUDA kernels (slower)."),
     click.option("--force", is_flag=True, help="Retrain models that already finished."),
     click.option("--dry-run", is_flag=True, help="Print the plan and exit without training."),
+    click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                 help="Where the model x seed jobs run: in this process, or as Ray tasks (pip install bench[ray])."),
+    click.option("--ray-address", default=None,
+                 help="Ray cluster to join ('auto': the one `ray start --head` started). Default: a local instance."),
+    click.option("--cpus-per-job", type=click.IntRange(1, 256), default=None,
+                 help="Ray: CPUs and torch threads per job. Default: the thread count a local run uses here, "
+                      "which keeps results bitwise equal to a local run's."),
+    click.option("--gpus-per-job", type=click.FloatRange(0, 8), default=0.0, show_default=True,
+                 help="Ray: GPUs per job; a fraction (0.25) packs several jobs on one GPU."),
+    click.option("--max-retries", type=click.IntRange(0, 100), default=2, show_default=True,
+                 help="Ray: re-runs of an epoch lost with its worker or node before the job counts as failed."),
 ]
 
 
@@ -227,16 +238,28 @@ def main() -> None:
 
 def _run_training(models, *, protocol, data_dir, download, verify, profile_name, artifacts_dir, device, precision,
                   input_pipeline, num_workers, seed, seeds, epochs, vgg_weights, pretrained, frozen_blocks,
-                  image_size, compile_mode, deterministic, force, dry_run) -> Path:
+                  image_size, compile_mode, deterministic, force, dry_run, executor, ray_address, cpus_per_job,
+                  gpus_per_job, max_retries) -> Path:
     from .data import default_data_dir
     from .models import resolve_vgg_weights
     from .protocol import get_profile, spec_for
-    from .study import command_line, plan_training, prepare_data, run_plan
+    from .study import ExecutorOptions, command_line, plan_training, prepare_data, run_plan
     from .train import RunOptions, resolve_device, resolve_precision
 
     profile = get_profile(profile_name)
     seed_list = parse_seeds(seeds) if seeds is not None else [seed]
-    dev = resolve_device(device)
+    if executor == "ray":
+        from .executors.ray import require_ray
+
+        require_ray()
+        # The driver need not have the GPUs its cluster has.
+        dev = "cuda" if device == "cuda" or (device == "auto" and gpus_per_job > 0) else resolve_device(device)
+    else:
+        if ray_address or cpus_per_job or gpus_per_job:
+            raise BenchError("--ray-address, --cpus-per-job and --gpus-per-job need --executor ray")
+        dev = resolve_device(device)
+    if dev == "cuda" and executor == "ray" and gpus_per_job == 0:
+        raise BenchError("--device cuda with --executor ray needs --gpus-per-job (e.g. 1, or 0.25 to pack four jobs)")
     options = RunOptions(device=dev, precision=resolve_precision(precision, dev), pipeline=input_pipeline,
                          num_workers=num_workers, deterministic=deterministic, compile=compile_mode)
     out = artifacts_dir or ARTIFACTS_ROOT / profile.name
@@ -254,14 +277,19 @@ def _run_training(models, *, protocol, data_dir, download, verify, profile_name,
     art.check_writable_dir(out)
     vgg = resolve_vgg_weights(vgg_weights, pretrained=pretrained, download=download) if "vgg16" in models else None
     data, splits, facts = prepare_data(data_dir, profile, download=download, verify=verify)
+    import torch
+
+    # A Ray job's thread count is its CPU count; defaulting it to ours keeps results bitwise equal.
+    threads = (cpus_per_job or torch.get_num_threads()) if executor == "ray" else None
     plan = plan_training(models, seed_list, data=data, splits=splits, facts=facts, profile=profile, options=options,
                          out=out, vgg=vgg, vgg_weights=vgg_weights, frozen_blocks=frozen_blocks,
-                         image_size=image_size, epochs=epochs, protocol=protocol)
+                         image_size=image_size, epochs=epochs, protocol=protocol, threads=threads)
     if deterministic and dev == "cuda":
         _log("warning: --deterministic forces deterministic CUDA kernels and disables cuDNN autotuning; "
              "expect slower training")
-    run_plan(plan, force=force, show_progress=sys.stderr.isatty(), log=_log,
-             command=click.get_current_context().meta.get("bench.argv", command_line()))
+    run_plan(plan, force=force, show_progress=sys.stderr.isatty() and executor == "local", log=_log,
+             command=click.get_current_context().meta.get("bench.argv", command_line()),
+             executor=ExecutorOptions(executor, ray_address, threads or 1, gpus_per_job, max_retries))
     _log(f"artifacts in {out}")
     return out
 
@@ -504,7 +532,7 @@ def export_tensorboard_cmd(run_dir, logdir):
 @export_group.command(name="mlflow")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--tracking-uri", default="sqlite:///mlflow.db", show_default=True,
-              help="MLflow tracking URI (a database, a folder, or an http(s) server).")
+              help="MLflow tracking URI: a database (sqlite:///PATH, postgresql://...) or an http(s) tracking server.")
 @click.option("--experiment", default=None, help="Experiment name. Default: the run directory's folder name.")
 def export_mlflow_cmd(run_dir, tracking_uri, experiment):
     """Log RUN_DIR's seeds as MLflow runs: parameters, per-epoch and test metrics, and artifacts."""

@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,6 +19,8 @@ from .data import Cifar10, Splits, describe, load_cifar10, make_splits
 from .errors import BenchError
 from .models import VGG_WEIGHTS_ENV, describe_source, get_entry, model_names, resolve_vgg_weights
 from .protocol import BUILTIN, Profile, Protocol, TrainSpec, get_profile, spec_for
+from .executors import Job, Recorder
+from .executors.local import run_local
 from .rundir import RunLock, check_joinable, fingerprint
 from .train import RunOptions, compute_record, device_name, fit, versions
 
@@ -132,12 +133,13 @@ def weights_record(vgg_weights: str | Path | None, source: str) -> dict:
     return {"source": source, "sha256": art.sha256_file(path) if path.is_file() else None}
 
 
-def directory_record(*, profile: Profile, facts: dict, options: RunOptions) -> dict:
-    """What every member of a run directory shares (see bench.rundir)."""
+def directory_record(*, profile: Profile, facts: dict, options: RunOptions, threads: int | None = None) -> dict:
+    """What every member of a run directory shares (see bench.rundir). `threads`: torch's thread count
+    where the jobs run (default: this process's)."""
     import torch
 
     return {"profile": asdict(profile), "data": facts["digests"], "device_type": options.device,
-            "precision": options.precision, "torch_threads": torch.get_num_threads(),
+            "precision": options.precision, "torch_threads": threads or torch.get_num_threads(),
             "versions": {k: v for k, v in versions(options.device).items() if k not in ("gpu", "driver")}}
 
 
@@ -165,7 +167,7 @@ class Plan:
 def plan_training(models: list[str], seeds: list[int], *, data: Cifar10 | None, splits: Splits, facts: dict,
                   profile: Profile, options: RunOptions, out: Path, vgg: tuple[dict | None, str] | None,
                   vgg_weights: str | Path | None = None, frozen_blocks: int = 3, image_size: int = 32,
-                  epochs: int | None = None, protocol: Protocol = BUILTIN) -> Plan:
+                  epochs: int | None = None, protocol: Protocol = BUILTIN, threads: int | None = None) -> Plan:
     """Resolve every model's spec and protocol record; raises on anything wrong, writes nothing.
 
     `vgg` is (state_dict or None, source description) from `resolve_vgg_weights`.
@@ -189,7 +191,7 @@ def plan_training(models: list[str], seeds: list[int], *, data: Cifar10 | None, 
         protocols[name] = compute_record(specs[name], options=options, model_kwargs=kwargs[name],
                                          weights=weights.get(name, {}), profile=asdict(profile), data_facts=facts,
                                          model=model)
-    directory = directory_record(profile=profile, facts=facts, options=options)
+    directory = directory_record(profile=profile, facts=facts, options=options, threads=threads)
     # The protocol as intended (before profile and --epochs changes) and its reference numbers, for the report.
     intended = {"source": protocol.source, "study": list(protocol.study),
                 "specs": {m: spec_for(m, get_profile("full"), protocol=protocol).to_dict() for m in models},
@@ -207,8 +209,62 @@ def _merged_protocol(old: dict, new: dict | None) -> dict:
             "reference": {**old.get("reference", {}), **new["reference"]}}
 
 
+def _ms(job: Job) -> tuple[str, int]:
+    return job.model, job.seed
+
+
+def _finished(folder: Path, plan: Plan, job: Job) -> bool:
+    """Whether a job's metrics.json exists with the fingerprint this plan would give it."""
+    path = folder / art.METRICS
+    if not path.is_file():
+        return False
+    done = art.read_json(path)
+    return done.get("fingerprint") == fingerprint({**plan.protocols[job.model], "seed": job.seed}) and \
+        done.get("status") in ("complete", "diverged")
+
+
+def _recorder(out: Path, *, command: list[str], force: bool, log) -> Recorder:
+    """The driver's record keeping: one manifest entry per job, kept across resume and skip."""
+    def old(job: Job) -> dict:
+        return {} if force else art.read_json(out / art.MANIFEST).get("models", {}).get(job.key, {})
+
+    def started(job: Job, epoch: int, where: dict | None = None) -> None:
+        # A resumed job keeps its first start time; a fresh one starts now.
+        begun = old(job).get("started_at") if epoch > 0 else None
+        update_manifest(out, models={job.key: {"status": "running", "command": command, "error": None,
+                                               "started_at": begun or now_iso(), "finished_at": None,
+                                               **({"ran_on": where} if where else {})}})
+
+    def finished(job: Job, metrics: dict, wall: float, *, resumed: bool, where: dict | None = None) -> None:
+        recorder.counts["finished"] += 1
+        earlier = (old(job).get("wall_seconds") or 0.0) if resumed else 0.0
+        update_manifest(out, models={job.key: {
+            "status": metrics["status"], "wall_seconds": wall + earlier, "command": command,
+            "finished_at": now_iso(), "train_seconds": metrics.get("train_seconds"),
+            "test_accuracy": metrics.get("test", {}).get("accuracy"), **({"ran_on": where} if where else {})}})
+
+    def failed(job: Job, error: str, where: dict | None = None) -> None:
+        recorder.counts["failed"] += 1
+        update_manifest(out, models={job.key: {"status": "failed", "error": error, "finished_at": None,
+                                               **({"ran_on": where} if where else {})}})
+
+    recorder = Recorder(started=started, finished=finished, failed=failed, log=log)
+    return recorder
+
+
+@dataclass(frozen=True)
+class ExecutorOptions:
+    """Where jobs run (bench.executors); none of it changes results, so none of it is fingerprinted."""
+
+    name: str = "local"                # "local" or "ray"
+    address: str | None = None         # Ray: None starts a local instance; "auto" joins `ray start --head`
+    cpus_per_job: int = 1              # Ray: CPUs (and torch threads) per job
+    gpus_per_job: float = 0.0          # Ray: GPUs per job; fractions pack several jobs on one GPU
+    max_retries: int = 2               # Ray: re-submissions of an epoch lost with its worker or node
+
+
 def run_plan(plan: Plan, *, force: bool, show_progress: bool, log, command: list[str],
-             grid_per_class: int = 10) -> dict:
+             grid_per_class: int = 10, executor: ExecutorOptions = ExecutorOptions()) -> dict:
     """Train every model for every seed of `plan` into its run directory, holding the directory's lock.
 
     The directory is checked (bench.rundir.check_joinable) before the first write; each model
@@ -238,34 +294,43 @@ def run_plan(plan: Plan, *, force: bool, show_progress: bool, log, command: list
                         versions=versions(plan.options.device), data_checksums=plan.facts["checksums"],
                         profile=asdict(plan.profile), options=asdict(plan.options),
                         weights={**(before.get("weights") or {}), **plan.weights}, command=command)
-        for name in plan.models:
-            for seed in plan.seeds:
-                key = f"{name}/seed-{seed}"
-                old = {} if force else art.read_json(out / art.MANIFEST).get("models", {}).get(key, {})
-                t0 = time.perf_counter()
+        recorder = _recorder(out, command=command, force=force, log=log)
+        jobs = [Job(name, seed) for name in plan.models for seed in plan.seeds]
+        common = dict(options=plan.options, profile=asdict(plan.profile), directory_fingerprint=dir_fp)
+        if executor.name == "local":
+            def fit_job(job: Job, on_start):
+                return fit(plan.specs[job.model], plan.splits, seed=job.seed, out_dir=art.seed_dir(out, *_ms(job)),
+                           model_kwargs={**plan.model_kwargs[job.model], **(
+                               {"state_dict": plan.state_dicts[job.model]} if job.model in plan.state_dicts else {})},
+                           weights=plan.weights.get(job.model, {}), data_facts=plan.facts, force=force,
+                           show_progress=show_progress, log=log, on_start=on_start, **common)
 
-                def started(epoch: int, key=key, old=old) -> None:
-                    # A resumed run keeps its first start time; a fresh one starts now.
-                    begun = old.get("started_at") if epoch > 0 else None
-                    update_manifest(out, models={key: {"status": "running", "command": command,
-                                                       "started_at": begun or now_iso(), "finished_at": None}})
-                ran = []
-                metrics = fit(plan.specs[name], plan.splits, seed=seed, options=plan.options,
-                              out_dir=art.seed_dir(out, name, seed),
-                              model_kwargs={**plan.model_kwargs[name], **(
-                                  {"state_dict": plan.state_dicts[name]} if name in plan.state_dicts else {})},
-                              weights=plan.weights.get(name, {}), profile=asdict(plan.profile),
-                              data_facts=plan.facts, directory_fingerprint=dir_fp, force=force,
-                              show_progress=show_progress, log=log,
-                              on_start=lambda epoch: (ran.append(epoch), started(epoch)))
-                results[(name, seed)] = metrics
-                if not ran and old.get("finished_at"):
-                    continue  # skipped: its record, wall time included, stays as it was
-                wall = time.perf_counter() - t0 + (old.get("wall_seconds") or 0.0 if ran and ran[0] > 0 else 0.0)
-                update_manifest(out, models={key: {
-                    "status": metrics["status"], "wall_seconds": wall, "command": command, "finished_at": now_iso(),
-                    "train_seconds": metrics.get("train_seconds"),
-                    "test_accuracy": metrics.get("test", {}).get("accuracy")}})
+            results = run_local(jobs, fit_job=fit_job, recorder=recorder)
+            update_manifest(out, executor={"name": "local"})
+        else:
+            from .executors.ray import run_ray
+
+            if force:
+                for job in jobs:
+                    for name in (art.CHECKPOINT, art.METRICS, art.PREDICTIONS, art.HISTORY, art.CONFIG):
+                        (art.seed_dir(out, *_ms(job)) / name).unlink(missing_ok=True)
+            results, cluster = run_ray(
+                jobs, job_args=lambda job: dict(spec=plan.specs[job.model], seed=job.seed,
+                                                model_kwargs=plan.model_kwargs[job.model],
+                                                weights=plan.weights.get(job.model, {}), **common),
+                state_dicts=plan.state_dicts, splits=plan.splits, facts=plan.facts,
+                job_dir=lambda job: art.seed_dir(out, *_ms(job)),
+                finished=lambda job: _finished(art.seed_dir(out, *_ms(job)), plan, job),
+                epochs=lambda job: plan.specs[job.model].epochs, recorder=recorder, address=executor.address,
+                cpus_per_job=executor.cpus_per_job, gpus_per_job=executor.gpus_per_job,
+                max_retries=executor.max_retries)
+            update_manifest(out, executor={"name": "ray", "cpus_per_job": executor.cpus_per_job,
+                                           "gpus_per_job": executor.gpus_per_job,
+                                           "max_retries": executor.max_retries, "cluster": cluster})
+        failed = recorder.counts["failed"]
+        if failed:
+            raise BenchError(f"{failed} of {len(jobs)} jobs failed (see {art.MANIFEST}); the others finished; "
+                             "re-run the same command to retry the failed ones")
     return results
 
 

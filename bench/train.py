@@ -275,11 +275,14 @@ def _digest(record: dict) -> str:
 def fit(spec: TrainSpec, splits: Splits, *, seed: int, options: RunOptions, out_dir: Path,
         model_kwargs: dict | None = None, weights: dict | None = None, profile: dict | None = None,
         data_facts: dict, directory_fingerprint: str = "", force: bool = False, show_progress: bool = False,
-        log=None, on_start=None) -> dict:
+        log=None, on_start=None, epoch_budget: int | None = None) -> dict:
     """Train one model for one seed and write its artifacts into `out_dir`.
 
     Returns its metrics.json content (also for a model found already finished). `on_start`
     is called with the epoch training starts from, only when there is training to do.
+    With `epoch_budget`, this call trains at most that many epochs, then pauses (checkpointed,
+    as if interrupted) with status "unfinished"; a later call resumes it (the Ray executor
+    trains one epoch per task this way).
     """
     log = log or (lambda msg: None)
     out_dir = Path(out_dir)
@@ -346,7 +349,8 @@ def fit(spec: TrainSpec, splits: Splits, *, seed: int, options: RunOptions, out_
     val_loader = make_loader("fast", *splits.val, batch_size=options.eval_batch_size, **loader_args)
 
     status = "complete"
-    for epoch in range(start_epoch, spec.epochs):
+    end = spec.epochs if epoch_budget is None else min(spec.epochs, start_epoch + epoch_budget)
+    for epoch in range(start_epoch, end):
         t0 = time.perf_counter()
         # Dropout draws from torch's global generator; reseeding it per epoch makes
         # a resumed epoch identical to an uninterrupted one.
@@ -380,6 +384,10 @@ def fit(spec: TrainSpec, splits: Splits, *, seed: int, options: RunOptions, out_
                     "cuda": torch.cuda.get_rng_state_all() if device == "cuda" else []},
         })
 
+    if status == "complete" and len(history) < spec.epochs:
+        # Paused by epoch_budget: the checkpoint holds the state, there is nothing to evaluate yet.
+        return {"model": spec.model, "seed": seed, "status": "unfinished", "epochs_run": len(history),
+                "fingerprint": config["fingerprint"]}
     metrics = {"artifact_format": ARTIFACT_FORMAT, "model": spec.model, "seed": seed, "status": status,
                "fingerprint": config["fingerprint"], "epochs_run": len(history), "train_seconds": elapsed}
     if status == "complete":
