@@ -125,7 +125,7 @@ def departures(config: dict, dataset: dict | None = None) -> list[dict]:
     if pipeline and pipeline != STUDY_PIPELINE:
         add("pipeline", STUDY_PIPELINE, pipeline, f"the {pipeline} input pipeline instead of the default {STUDY_PIPELINE} one")
     if model not in STUDY:
-        add("model", None, model, "a model outside the study's protocol")
+        # A plugged-in model has no study protocol to depart from, and no reference result to be compared with.
         return out
     study = spec_for(model, get_profile("full")).to_dict()
     spec = compute.get("spec", {})
@@ -241,11 +241,11 @@ def _aggregate(per_seed: list[dict]) -> dict:
     return agg
 
 
-def _model_entry(model: str, runs: list, classes: list[str], title: str) -> dict:
+def _model_entry(model: str, runs: list, classes: list[str], title: str, reference: dict | None = None) -> dict:
     done = [r for r in runs if r.status == "complete"]
     entry = {"title": title, "seeds": [r.seed for r in runs],
              "status": {str(r.seed): r.status for r in runs}, "complete_seeds": [r.seed for r in done],
-             "parameters": runs[0].config.get("parameters"), "reference": REFERENCE.get(model)}
+             "parameters": runs[0].config.get("parameters"), "reference": reference}
     if not done:
         return entry
     per_seed = [_seed_stats(r, classes) for r in done]
@@ -374,12 +374,14 @@ def analyse(artifacts) -> dict:
                              "paired bootstrap interval of the accuracy difference excludes 0 on the same side; a "
                              "model ranks above another when that holds in more than half of the paired seeds")}
     titles, finished, configs = {}, {}, {}
+    # Reference numbers: the study's, plus those a protocol file gave (recorded in the manifest by training).
+    references = {**REFERENCE, **(((artifacts.manifest.get("protocol") or {}).get("reference")) or {})}
     for model in artifacts.models():
         runs = artifacts.of(model)
         titles[model] = runs[0].config.get("title", model)
         configs[model] = runs[0].config
         finished[model] = {r.seed: r for r in runs if r.status == "complete"}
-        out["models"][model] = _model_entry(model, runs, classes, titles[model])
+        out["models"][model] = _model_entry(model, runs, classes, titles[model], references.get(model))
     for model, entry in out["models"].items():
         n = len(entry["complete_seeds"])
         entry["interval_method"] = (None if not n else METHODS["t_seeds"] if n > 1 else

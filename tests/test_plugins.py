@@ -123,6 +123,15 @@ def test_plugged_model_trains_records_its_source_and_joins_a_study_directory(cif
     source = config["compute"]["model_source"]
     assert source["kind"] == "file" and source["sha256"] == art.sha256_file(mine)
     assert config["title"] == "Tiny net"
+    # The report shows it like a built-in model, reads it from the artifacts alone, and does not call it a departure.
+    from bench.report import analyse, build_context, load_artifacts, render_html
+
+    arts = load_artifacts(run)
+    summary = analyse(arts)
+    assert summary["models"]["tinynet"]["reference"] is None
+    assert not any(d["models"] == ["tinynet"] for d in summary["departures"])
+    html = render_html(build_context(arts, summary, title=None, author="", affiliation="", data_dir=None))
+    assert html.count("Tiny net") >= 3
     # Editing the model's code changes its protocol: the directory refuses to mix the two.
     mine.write_text(mine.read_text().replace("nn.Conv2d(3, 8", "nn.Conv2d(3, 9").replace("nn.Linear(8", "nn.Linear(9"))
     models._REGISTRY.pop("tinynet")
