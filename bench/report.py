@@ -44,6 +44,9 @@ def check_out_path(out: Path, *, pending_dir: Path | None = None) -> Path:
     if pending_dir is not None and parent.resolve() == Path(pending_dir).resolve() and not parent.exists():
         return out
     if not parent.is_dir():
+        blocker = next((p for p in [parent, *parent.parents] if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            raise BenchError(f"cannot write {out}: {blocker} is a file, not a folder")
         raise BenchError(f"cannot write {out}: folder {parent} does not exist")
     if not os.access(parent, os.W_OK):
         raise BenchError(f"cannot write {out}: folder {parent} is not writable")

@@ -381,3 +381,18 @@ def test_verify_says_why_bitwise_equality_is_not_expected(cli_run, cifar_root, t
         torch.set_num_threads(threads)
     assert "bitwise equality is not expected" in result.output
     assert f"recorded with {threads} CPU threads, re-run with {threads + 1}" in result.output
+
+
+@pytest.mark.parametrize("out,phrase", [
+    ("{tmp}/afile/r.pdf", "is a file, not a folder"),
+    ("{tmp}/missing/r.pdf", "does not exist"),
+    ("{tmp}/r.docx", "must end in .pdf or .html"),
+    ("{tmp}", "is a directory"),
+])
+def test_report_out_paths_are_refused_before_reading(tiny_run, tmp_path, out, phrase):
+    (tmp_path / "afile").write_text("x")
+    before = tree_digest(tiny_run)
+    result = CliRunner().invoke(cli, ["report", str(tiny_run), "--out", out.replace("{tmp}", str(tmp_path))])
+    line = assert_one_line_error(result, code=2 if out == "{tmp}" else 1)
+    assert phrase in line
+    assert tree_digest(tiny_run) == before
