@@ -1,0 +1,14 @@
+"""The `bench` console script. It imports nothing heavy itself, so that Ctrl-C even while click, torch
+and numpy load is one line and exit status 130, not a traceback."""
+
+import sys
+
+
+def main() -> None:
+    try:
+        from .cli import main as run
+
+        run()
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
