@@ -540,3 +540,21 @@ def export_mlflow_cmd(run_dir, tracking_uri, experiment):
 
     for line in export_mlflow(run_dir, tracking_uri, experiment).lines():
         click.echo(line)
+
+
+@cli.command()
+@click.argument("run_a", type=click.Path(path_type=Path))
+@click.argument("run_b", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("compare.pdf"),
+              show_default=True, help="Comparison file: .pdf writes PDF + HTML, .html only HTML; "
+                                      "<out>.summary.json is written beside it.")
+@click.option("--title", default=None, help="Title of the comparison.")
+def compare(run_a, run_b, out, title):
+    """Compare two run directories: paired tests where they share a test set, and every setting that differs."""
+    from .compare import check_out, format_table, write_compare
+
+    check_out(out)
+    summary, written = write_compare(run_a, run_b, out, title=title)
+    click.echo(format_table(summary))
+    for path in written:
+        _log(f"wrote {path}")

@@ -59,7 +59,7 @@ def test_train_smoke_on_synthetic_data(runner, cifar_root, tmp_path):
 def test_report_command(runner, tiny_run, tmp_path):
     result = runner.invoke(cli, ["report", str(tiny_run), "--out", str(tmp_path / "r.html"), "--title", "T"])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "r.html").exists() and (tmp_path / "r.pdf").exists() and (tmp_path / "summary.json").exists()
+    assert (tmp_path / "r.html").exists() and (tmp_path / "r.pdf").exists() and (tmp_path / "r.summary.json").exists()
 
 
 def test_dry_run_prints_the_plan(runner, tmp_path):
