@@ -396,3 +396,20 @@ def test_report_out_paths_are_refused_before_reading(tiny_run, tmp_path, out, ph
     line = assert_one_line_error(result, code=2 if out == "{tmp}" else 1)
     assert phrase in line
     assert tree_digest(tiny_run) == before
+
+
+def test_ray_executor_without_ray_says_how_to_install(cli_run, cifar_root, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    run = tmp_path / "run"
+    shutil.copytree(cli_run, run)
+    before = tree_digest(run)
+    line = assert_one_line_error(CliRunner().invoke(cli, ["train", "mlp", *_train_args(cifar_root, run),
+                                                          "--executor", "ray"]))
+    assert 'pip install "bench[ray]"' in line
+    assert tree_digest(run) == before
+
+
+def test_ray_options_need_the_ray_executor(cli_run, cifar_root, tmp_path):
+    line = assert_one_line_error(CliRunner().invoke(cli, ["train", "mlp", *_train_args(cifar_root, tmp_path / "r"),
+                                                          "--gpus-per-job", "0.25"]))
+    assert "need --executor ray" in line
