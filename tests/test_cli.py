@@ -195,7 +195,7 @@ def test_verify_counts_identical_divergence_as_identical(tmp_path, monkeypatch):
     from conftest import build_run, make_tiny_splits, tiny_facts
 
     diverging = dataclasses.replace(protocol.STUDY["mlp"], phases=(Phase(1e12, 2),))
-    monkeypatch.setitem(protocol.STUDY, "mlp", diverging)
+    monkeypatch.setitem(protocol.BUILTIN.specs, "mlp", diverging)
     run = build_run(tmp_path / "run", ["mlp"], [0])
     assert json.loads((art.seed_dir(run, "mlp", 0) / art.METRICS).read_text())["status"] == "diverged"
     splits = make_tiny_splits()
