@@ -18,6 +18,7 @@ Choices, so that every sentence of the report can be checked against these numbe
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 
@@ -25,22 +26,33 @@ import numpy as np
 from scipy import stats as sps
 
 from . import stats
+from .i18n import N_, _, current, ngettext, pgettext
 from .metrics import confusion, per_class_table, summary_metrics
 from .protocol import REFERENCE, STUDY, get_profile, spec_for
 
 ALPHA = 0.05
 CONFIDENCE = stats.CONFIDENCE
 
-METHODS = {
-    "wilson": "Wilson score interval over test images",
-    "bootstrap": (f"percentile bootstrap over test images, {stats.N_RESAMPLES} resamples, "
-                  f"seed {stats.BOOTSTRAP_SEED}"),
-    "paired_bootstrap": (f"paired percentile bootstrap over test images, {stats.N_RESAMPLES} resamples, "
-                         f"seed {stats.BOOTSTRAP_SEED}"),
-    "t_seeds": "Student t interval over seeds (n - 1 degrees of freedom, clipped to the metric's range)",
-    "mcnemar": "exact McNemar test (two-sided binomial test on the discordant pairs)",
-    "reference_diff": "this run's accuracy interval minus the reference study's published accuracy",
+# Every sentence below is an English message of the catalogue (bench/i18n.py): summary.json keeps
+# the English text, and `localise` rewrites it in the report's language.
+METHOD_TEXTS = {
+    "wilson": N_("Wilson score interval over test images"),
+    "bootstrap": N_("percentile bootstrap over test images, %(resamples)s resamples, seed %(seed)s"),
+    "paired_bootstrap": N_("paired percentile bootstrap over test images, %(resamples)s resamples, seed %(seed)s"),
+    "t_seeds": N_("Student t interval over seeds (n - %(one)s degrees of freedom, clipped to the metric's range)"),
+    "mcnemar": N_("exact McNemar test (two-sided binomial test on the discordant pairs)"),
+    "reference_diff": N_("this run's accuracy interval minus the reference study's published accuracy"),
 }
+
+
+def method_text(key: str) -> str:
+    """How an interval or test was computed, in the active language."""
+    lang = current()
+    return lang.gettext(METHOD_TEXTS[key]) % {"resamples": lang.integer(stats.N_RESAMPLES),
+                                               "seed": lang.integer(stats.BOOTSTRAP_SEED), "one": lang.integer(1)}
+
+
+METHODS = {key: method_text(key) for key in METHOD_TEXTS}  # English: summary.json and bench compare
 
 # The built-in protocol beyond the TrainSpecs: the defaults of `bench all` (see README, Command line).
 STUDY_SIZES = {"train": 45_000, "val": 5_000, "test": 10_000}
@@ -48,9 +60,10 @@ STUDY_PIPELINE = "fast"
 STUDY_MODEL_KWARGS = {"vgg16": {"image_size": 32, "frozen_blocks": 3}}
 PRETRAINED_MODELS = ("vgg16",)
 # Spec fields compared one by one (phases and epochs get their own sentence; "note" and "model" are not protocol).
-SPEC_FIELDS = {"optimizer": "optimizer", "weight_decay": "weight decay", "momentum": "SGD momentum",
-               "batch_size": "batch size", "backbone_lr_scale": "learning-rate factor of the tuned pretrained layers",
-               "augment": "training augmentation"}
+SPEC_FIELDS = {"optimizer": N_("optimizer"), "weight_decay": N_("weight decay"), "momentum": N_("SGD momentum"),
+               "batch_size": N_("batch size"),
+               "backbone_lr_scale": N_("learning-rate factor of the tuned pretrained layers"),
+               "augment": N_("training augmentation")}
 OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam"}
 
 
@@ -81,19 +94,27 @@ def _sizes(config: dict, dataset: dict | None) -> dict | None:
 
 
 def _phases_text(phases: list[dict]) -> str:
-    return ", ".join(f"{p['epochs']} at {p['lr']:g}" for p in phases)
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
+    lang = current()
+    return pgettext("list separator", ", ").join(
+        _("%(epochs)s at %(lr)s") % {"epochs": lang.integer(p["epochs"]), "lr": lang.plain(float(p["lr"]))}
+        for p in phases)
 
 
 def _show(value) -> str:
+    lang = current()
     if isinstance(value, bool):
-        return "on" if value else "off"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return OPTIMIZER_NAMES.get(value, str(value))
+        return _("on") if value else _("off")
+    if isinstance(value, (int, float)):
+        return lang.plain(value)
+    return lang.isolate(OPTIMIZER_NAMES.get(value, str(value)))
+
+
+def _count(n: int) -> str:
+    return current().format(n, ",")
+
+
+def capitalised(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def study_kwargs(model: str) -> dict:
@@ -104,8 +125,10 @@ def departures(config: dict, dataset: dict | None = None) -> list[dict]:
     """How one model's run (its config.json) departs from the built-in study protocol.
 
     Each record: {"what", "model", "study", "run", "text"}; `text` is a sentence fragment without
-    the model's name (`run_departures` adds it where the departure concerns only some models).
+    the model's name (`run_departures` adds it where the departure concerns only some models),
+    in the active language.
     """
+    lang = current()
     model = config.get("model", "?")
     compute = config.get("compute", {})
     out = []
@@ -115,15 +138,21 @@ def departures(config: dict, dataset: dict | None = None) -> list[dict]:
 
     profile = (compute.get("profile") or {}).get("name")
     if profile and profile != "full":
-        add("profile", "full", profile, f"the {profile} profile, not the full study")
+        add("profile", "full", profile, _("the %(profile)s profile, not the full study") % {
+            "profile": lang.isolate(profile)})
     sizes = _sizes(config, dataset)
     if sizes and sizes != STUDY_SIZES:
         add("data_sizes", STUDY_SIZES, sizes,
-            f"{sizes['train']:,} training / {sizes['val']:,} validation / {sizes['test']:,} test images instead of "
-            f"{STUDY_SIZES['train']:,} / {STUDY_SIZES['val']:,} / {STUDY_SIZES['test']:,}")
+            _("%(train)s training / %(val)s validation / %(test)s test images instead of "
+              "%(study_train)s / %(study_val)s / %(study_test)s") % {
+                "train": _count(sizes["train"]), "val": _count(sizes["val"]), "test": _count(sizes["test"]),
+                "study_train": _count(STUDY_SIZES["train"]), "study_val": _count(STUDY_SIZES["val"]),
+                "study_test": _count(STUDY_SIZES["test"])})
     pipeline = compute.get("pipeline")
     if pipeline and pipeline != STUDY_PIPELINE:
-        add("pipeline", STUDY_PIPELINE, pipeline, f"the {pipeline} input pipeline instead of the default {STUDY_PIPELINE} one")
+        add("pipeline", STUDY_PIPELINE, pipeline,
+            _("the %(pipeline)s input pipeline instead of the default %(default)s one") % {
+                "pipeline": lang.isolate(pipeline), "default": lang.isolate(STUDY_PIPELINE)})
     if model not in STUDY:
         # A plugged-in model has no study protocol to depart from, and no reference result to be compared with.
         return out
@@ -133,26 +162,41 @@ def departures(config: dict, dataset: dict | None = None) -> list[dict]:
     if phases != study["phases"]:
         epochs = sum(p["epochs"] for p in phases)
         add("phases", study["phases"], phases,
-            f"{_plural(epochs, 'epoch')} in learning-rate phases of {_phases_text(phases)} instead of the study's "
-            f"{study['epochs']} ({_phases_text(study['phases'])})")
+            ngettext("%(n)s epoch in learning-rate phases of %(phases)s instead of the study's %(study)s "
+                     "(%(study_phases)s)",
+                     "%(n)s epochs in learning-rate phases of %(phases)s instead of the study's %(study)s "
+                     "(%(study_phases)s)", epochs) % {
+                "n": _count(epochs), "phases": _phases_text(phases), "study": lang.integer(study["epochs"]),
+                "study_phases": _phases_text(study["phases"])})
     for key, label in SPEC_FIELDS.items():
         if key in spec and spec[key] != study[key]:
-            add(key, study[key], spec[key], f"{label} {_show(spec[key])} instead of {_show(study[key])}")
+            add(key, study[key], spec[key], _("%(setting)s %(run)s instead of %(study)s") % {
+                "setting": _(label), "run": _show(spec[key]), "study": _show(study[key])})
     kwargs = compute.get("model_kwargs") or {}
     for key, default in study_kwargs(model).items():
         value = kwargs.get(key, default)
         if value == default:
             continue
         if key == "image_size":
-            add(key, default, value, f"inputs upsampled to {value}×{value} pixels instead of {default}×{default}")
+            add(key, default, value, _("inputs upsampled to %(size)s pixels instead of %(study)s") % {
+                "size": _square(value), "study": _square(default)})
         elif key == "frozen_blocks":
-            add(key, default, value, f"{_plural(value, 'frozen convolutional block')} instead of {default}")
+            add(key, default, value, ngettext("%(n)s frozen convolutional block instead of %(study)s",
+                                              "%(n)s frozen convolutional blocks instead of %(study)s", value) % {
+                "n": _count(value), "study": lang.integer(default)})
         else:
-            add(key, default, value, f"{key} {value} instead of {default}")
+            add(key, default, value, _("%(setting)s %(run)s instead of %(study)s") % {
+                "setting": lang.ltr(key), "run": _show(value), "study": _show(default)})
     source = compute.get("weights_source") or ""
     if model in PRETRAINED_MODELS and source.startswith("none"):
-        add("pretraining", "pretrained", "none", "no pretrained weights (random initialisation) instead of ImageNet's")
+        add("pretraining", "pretrained", "none",
+            _("no pretrained weights (random initialisation) instead of ImageNet's"))
     return out
+
+
+def _square(side: int) -> str:
+    """'64×64' in the active language's digits."""
+    return current().digits_only(f"{side}×{side}")
 
 
 def run_departures(configs: dict[str, dict], titles: dict[str, str], dataset: dict | None = None) -> dict:
@@ -171,9 +215,10 @@ def run_departures(configs: dict[str, dict], titles: dict[str, str], dataset: di
     for d in merged.values():
         everyone = len(d["models"]) == len(configs) and len(configs) > 1 and d["what"] in (
             "profile", "data_sizes", "pipeline")
-        prefix = "" if everyone else ", ".join(titles.get(m, m) for m in d["models"]) + ": "
+        prefix = "" if everyone else _("%(models)s: ") % {"models": pgettext("list separator", ", ").join(
+            current().isolate(titles.get(m, m)) for m in d["models"])}
         text = prefix + d["text"]
-        items.append(d | {"all_models": everyone, "sentence": text[0].upper() + text[1:] + "."})
+        items.append(d | {"all_models": everyone, "sentence": _("%(sentence)s.") % {"sentence": capitalised(text)}})
     order = ["profile", "data_sizes", "pipeline", "phases"]
     items.sort(key=lambda d: order.index(d["what"]) if d["what"] in order else len(order))
     return {"items": items, "headline": _departure_headline(items, configs) if items else None,
@@ -181,31 +226,39 @@ def run_departures(configs: dict[str, dict], titles: dict[str, str], dataset: di
 
 
 def _departure_headline(items: list[dict], configs: dict[str, dict]) -> str:
+    lang = current()
+    sep = pgettext("list separator", ", ")
     whats = {d["what"] for d in items}
     parts = []
     profile = next((d["run"] for d in items if d["what"] == "profile"), None)
     if profile:
-        parts.append(f"{profile.capitalize()} profile")
+        parts.append(capitalised(_("%(profile)s profile") % {"profile": lang.isolate(profile)}))
     sizes = next((d["run"] for d in items if d["what"] == "data_sizes"), None)
     if sizes:
-        parts.append(f"{sizes['train']:,} training images")
+        parts.append(ngettext("%(n)s training image", "%(n)s training images", sizes["train"]) % {
+            "n": _count(sizes["train"])})
     if "phases" in whats:
         phases = [p for c in configs.values() for p in c["compute"]["spec"]["phases"]]
         per_phase = {int(p["epochs"]) for p in phases}
         totals = sorted({sum(int(p["epochs"]) for p in c["compute"]["spec"]["phases"]) for c in configs.values()})
         profile_rule = any((c["compute"].get("profile") or {}).get("epochs_per_phase") for c in configs.values())
         if profile_rule and len(per_phase) == 1:
-            parts.append(f"{_plural(per_phase.pop(), 'epoch')} per learning-rate phase")
+            n = per_phase.pop()
+            parts.append(ngettext("%(n)s epoch per learning-rate phase", "%(n)s epochs per learning-rate phase", n)
+                         % {"n": _count(n)})
         else:
-            span = f"{totals[0]}" if len(totals) == 1 else f"{totals[0]}–{totals[-1]}"
-            parts.append(f"{span} epoch{'' if span == '1' else 's'} per model")
+            span = lang.integer(totals[0]) if len(totals) == 1 else \
+                f"{lang.integer(totals[0])}–{lang.integer(totals[-1])}"
+            n = totals[0] if len(totals) == 1 else totals[-1]
+            parts.append(ngettext("%(n)s epoch per model", "%(n)s epochs per model", n) % {"n": span})
     if whats - {"profile", "data_sizes", "phases"}:
-        parts.append("other settings listed below" if parts else "settings listed below")
+        parts.append(_("other settings listed below") if parts else _("settings listed below"))
     if profile:
-        lead = parts[0] + (": " + ", ".join(parts[1:]) if len(parts) > 1 else "")
+        lead = parts[0] if len(parts) == 1 else _("%(first)s: %(rest)s") % {"first": parts[0],
+                                                                          "rest": sep.join(parts[1:])}
     else:
-        lead = "Changed protocol: " + ", ".join(parts)
-    return f"{lead}; not comparable like-for-like with the reference study"
+        lead = _("Changed protocol: %(changes)s") % {"changes": sep.join(parts)}
+    return _("%(lead)s; not comparable like-for-like with the reference study") % {"lead": lead}
 
 
 # ----------------------------------------------------------------------------- per model
@@ -260,16 +313,14 @@ def _model_entry(model: str, runs: list, classes: list[str], title: str, referen
               "support": int(reports[0][row]["support"])}
         for row in [*classes, "macro avg", "weighted avg"]}
     cm = confusion(y0, p0, len(classes))
-    basis = (f"seed {first.seed}" if len(done) == 1 else
-             f"seed {first.seed} (the first of {len(done)} complete seeds; counts of one test set, not summed over seeds)")
-    entry["confusion"] = {"seed": first.seed, "counts": cm.tolist(), "total": int(cm.sum()), "basis": basis}
+    entry["confusion"] = {"seed": first.seed, "counts": cm.tolist(), "total": int(cm.sum()),
+                          "basis": confusion_basis(first.seed, len(done))}
     entry["top_confusions"] = stats.top_confusions(cm, classes)
     labels = np.concatenate([r.predictions["labels"] for r in done])
     logits = np.concatenate([r.predictions["logits"] for r in done])
     entry["calibration"] = {**stats.calibration(labels, logits),
                             "overall_accuracy": float((logits.argmax(1) == labels).mean()),
-                            "basis": (f"seed {first.seed}" if len(done) == 1 else
-                                      f"test predictions of all {len(done)} complete seeds pooled")}
+                            "basis": calibration_basis(first.seed, len(done))}
     if entry["reference"]:
         acc = entry["aggregate"]["accuracy"]
         ref = entry["reference"]["accuracy"]
@@ -278,6 +329,23 @@ def _model_entry(model: str, runs: list, classes: list[str], title: str, referen
         entry["reference_diff"]["accuracy_ci"] = interval(acc["ci"]["low"] - ref, acc["ci"]["high"] - ref,
                                                           "reference_diff")
     return entry
+
+
+def confusion_basis(seed: int, n_complete: int) -> str:
+    """Which predictions a model's confusion matrix counts."""
+    lang = current()
+    if n_complete == 1:
+        return _("seed %(seed)s") % {"seed": lang.integer(seed)}
+    return _("seed %(seed)s (the first of %(n)s complete seeds; counts of one test set, not summed over seeds)") % {
+        "seed": lang.integer(seed), "n": lang.integer(n_complete)}
+
+
+def calibration_basis(seed: int, n_complete: int) -> str:
+    """Which predictions a model's calibration pools."""
+    lang = current()
+    if n_complete == 1:
+        return _("seed %(seed)s") % {"seed": lang.integer(seed)}
+    return _("test predictions of all %(n)s complete seeds pooled") % {"n": lang.integer(n_complete)}
 
 
 # ----------------------------------------------------------------------------- pairs and ranking
@@ -292,6 +360,37 @@ def _decision(p_value: float, ci: tuple[float, float]) -> str:
     if ci[1] < 0:
         return "b"
     return "none"
+
+
+def seed_verdict(decision: str, significant: bool, excludes_zero: bool, a_title: str, b_title: str) -> str:
+    """The verdict on one seed's difference: a better model only when the test and the interval agree."""
+    lang = current()
+    if decision != "none":
+        return _("%(model)s better") % {"model": lang.isolate(a_title if decision == "a" else b_title)}
+    if significant:
+        return _("not established: the interval includes 0")
+    if excludes_zero:
+        return _("not established: McNemar p ≥ %(alpha)s") % {"alpha": lang.plain(ALPHA)}
+    return _("no significant difference")
+
+
+def pair_verdict(n: int, n_a: int, n_b: int, a_title: str, b_title: str) -> str:
+    """The verdict over the seeds both models share (A: the higher mean accuracy)."""
+    lang = current()
+    a_title, b_title = lang.isolate(a_title), lang.isolate(b_title)
+    if not n:
+        return _("not paired (different test sets)")
+    if n_a * 2 > n:
+        verdict = _("%(model)s better") % {"model": a_title}
+    elif n_b * 2 > n:
+        verdict = _("%(b)s better in most seeds, although %(a)s has the higher mean accuracy: ranked as tied") % {
+            "a": a_title, "b": b_title}
+    else:
+        verdict = _("no established difference")
+    if n > 1:
+        verdict = ngettext("%(verdict)s (%(k)s of %(n)s seed)", "%(verdict)s (%(k)s of %(n)s seeds)", n) % {
+            "verdict": verdict, "k": lang.integer(n_a if not n_b * 2 > n else n_b), "n": lang.integer(n)}
+    return verdict
 
 
 def _verdict(a: str, b: str, runs_a: dict, runs_b: dict, titles: dict, num_classes: int = 10) -> dict:
@@ -309,14 +408,7 @@ def _verdict(a: str, b: str, runs_a: dict, runs_b: dict, titles: dict, num_class
         decision = _decision(test["p_value"], diffs["accuracy"])
         significant = test["p_value"] < ALPHA
         excludes_zero = diffs["accuracy"][0] > 0 or diffs["accuracy"][1] < 0
-        if decision != "none":
-            verdict = f"{titles[a] if decision == 'a' else titles[b]} better"
-        elif significant:
-            verdict = "not established: the interval includes 0"
-        elif excludes_zero:
-            verdict = f"not established: McNemar p ≥ {ALPHA:g}"
-        else:
-            verdict = "no significant difference"
+        verdict = seed_verdict(decision, significant, excludes_zero, titles[a], titles[b])
         per_seed.append({
             "seed": seed, **test, "test": METHODS["mcnemar"],
             "acc_diff": float((pa["predicted"] == y).mean() - (pb["predicted"] == y).mean()),
@@ -329,16 +421,7 @@ def _verdict(a: str, b: str, runs_a: dict, runs_b: dict, titles: dict, num_class
     n_a = sum(s["decision"] == "a" for s in per_seed)
     n_b = sum(s["decision"] == "b" for s in per_seed)
     significant = bool(n) and n_a * 2 > n
-    if not n:
-        verdict = "not paired (different test sets)"
-    elif significant:
-        verdict = f"{titles[a]} better"
-    elif n_b * 2 > n:
-        verdict = f"{titles[b]} better in most seeds, although {titles[a]} has the higher mean accuracy: ranked as tied"
-    else:
-        verdict = "no established difference"
-    if n > 1:
-        verdict += f" ({n_a if not n_b * 2 > n else n_b} of {n} seeds)"
+    verdict = pair_verdict(n, n_a, n_b, titles[a], titles[b])
     return {"a": a, "b": b, "a_title": titles[a], "b_title": titles[b], "seeds": per_seed,
             "n_seeds": n, "n_significant": sum(s["significant"] for s in per_seed), "n_a_better": n_a,
             "n_b_better": n_b, "significant": significant, "verdict": verdict,
@@ -406,3 +489,70 @@ def analyse(artifacts) -> dict:
     elif ranked:
         out["headline"] = {"best": ranked[0], "best_title": titles[ranked[0]], "second": None}
     return out
+
+
+def model_title(title: str) -> str:
+    """A model's title in the active language: the catalogue's for built-in models, else as recorded."""
+    return current().gettext(title) if title else title
+
+
+def localise(summary: dict, configs: dict[str, dict], dataset: dict | None = None) -> dict:
+    """The summary with its sentences (titles, verdicts, methods, departures) in the active language.
+
+    Numbers are untouched. summary.json keeps the English summary; in English this returns an
+    equal copy (tests/test_i18n.py checks that, so the sentences above are the ones analyse wrote).
+    """
+    s = copy.deepcopy(summary)
+    titles = {m: model_title(e["title"]) for m, e in s["models"].items()}
+    methods = {k: method_text(k) for k in METHOD_TEXTS}
+    s["methods"] = dict(methods)
+    s["test"] = methods["mcnemar"]
+    s["bootstrap"]["description"] = methods["paired_bootstrap"]
+
+    def name_methods(obj):
+        if isinstance(obj, dict):
+            key = next((k for k, v in METHODS.items() if v == obj.get("method")), None)
+            if key:
+                obj["method"] = methods[key]
+            for v in obj.values():
+                name_methods(v)
+        elif isinstance(obj, list):
+            for v in obj:
+                name_methods(v)
+
+    for m, e in s["models"].items():
+        e["title"] = titles[m]
+        n = len(e["complete_seeds"])
+        if "confusion" in e:
+            e["confusion"]["basis"] = confusion_basis(e["confusion"]["seed"], n)
+        if "calibration" in e:
+            e["calibration"]["basis"] = calibration_basis(e["confusion"]["seed"], n)
+        if n:
+            e["interval_method"] = (methods["t_seeds"] if n > 1 else
+                                    {"accuracy": methods["wilson"], "macro": methods["bootstrap"]})
+        name_methods(e)
+    for p in s["pairs"]:
+        p["a_title"], p["b_title"] = titles[p["a"]], titles[p["b"]]
+        for seed in p["seeds"]:
+            ci = seed["acc_diff_ci"]
+            seed["verdict"] = seed_verdict(seed["decision"], seed["significant"], ci["low"] > 0 or ci["high"] < 0,
+                                           p["a_title"], p["b_title"])
+            seed["test"] = methods["mcnemar"]
+        p["verdict"] = pair_verdict(p["n_seeds"], p["n_a_better"], p["n_b_better"], p["a_title"], p["b_title"])
+        name_methods(p)
+    for r in s.get("ranking", []):
+        r["title"] = titles[r["model"]]
+        if r["tied_with"] is not None:  # the leader of its group: the first model of that rank
+            r["tied_with"] = titles[next(x["model"] for x in s["ranking"] if x["rank"] == r["rank"])]
+        if r["compared_with"]:
+            r["compared_with_title"] = titles[r["compared_with"]]
+    h = s.get("headline")
+    if h:
+        h["best_title"] = titles[h["best"]]
+        if h.get("second"):
+            h["second_title"] = titles[h["second"]]
+            h["verdict"] = next(p for p in s["pairs"] if (p["a"], p["b"]) == (h["best"], h["second"]))
+    if configs:
+        dep = run_departures(configs, titles, dataset)
+        s["departures"], s["departures_headline"] = dep["items"], dep["headline"]
+    return s

@@ -311,6 +311,16 @@ def train(models, models_from, protocol_file, **kwargs):
     _run_training(list(models), protocol=protocol, **kwargs)
 
 
+def report_language_options(fn):
+    """--lang and --digits of the commands that write a report (bench/i18n.py)."""
+    from .i18n import DIGITS, languages
+
+    fn = click.option("--digits", type=click.Choice(DIGITS), default="native", show_default=True,
+                      help="Digits of the report's numbers: the language's own (Persian ۰-۹ for fa) or latin.")(fn)
+    return click.option("--lang", type=click.Choice(languages()), default="en", show_default=True,
+                        help="Language of the report (fa: Persian, right to left).")(fn)
+
+
 @cli.command(name="all")
 @data_options
 @train_options
@@ -320,11 +330,14 @@ def train(models, models_from, protocol_file, **kwargs):
 @click.option("--title", default=None, help="Report title.")
 @click.option("--author", default="", help="Report author.")
 @click.option("--affiliation", default="", help="Author's affiliation.")
+@report_language_options
 @plugin_options
-def all_(out, title, author, affiliation, models_from, protocol_file, **kwargs):
+def all_(out, title, author, affiliation, lang, digits, models_from, protocol_file, **kwargs):
     """Train every model of the study (the protocol's `study` list), then write the report."""
     from .data import default_data_dir
+    from .i18n import Language
 
+    Language(lang, digits)  # a language that cannot be loaded fails now, not after the training
     protocol = _activate(models_from, protocol_file)
     report_out = out
     if report_out is not None:
@@ -339,7 +352,7 @@ def all_(out, title, author, affiliation, models_from, protocol_file, **kwargs):
 
     report_out = report_out or run_dir / "report.pdf"
     written = render_report(run_dir, report_out, title=title, author=author, affiliation=affiliation,
-                            data_dir=kwargs["data_dir"] or default_data_dir(), log=_log)
+                            data_dir=kwargs["data_dir"] or default_data_dir(), log=_log, lang=lang, digits=digits)
     for path in written:
         _log(f"wrote {path}")
 
@@ -502,12 +515,13 @@ def verify(artifacts_dir, data_dir, download, device, vgg_weights, model_list, m
 @click.option("--affiliation", default="", help="Author's affiliation.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="BENCH_DATA_DIR", default=None,
               help="CIFAR-10 root, only for the gallery of confident mistakes (optional).")
-def report(artifacts_dir, out, title, author, affiliation, data_dir):
+@report_language_options
+def report(artifacts_dir, out, title, author, affiliation, data_dir, lang, digits):
     """Render the HTML and PDF report from ARTIFACTS_DIR alone."""
     from .report import render_report
 
     for path in render_report(artifacts_dir, out, title=title, author=author, affiliation=affiliation,
-                              data_dir=data_dir, log=_log):
+                              data_dir=data_dir, log=_log, lang=lang, digits=digits):
         _log(f"wrote {path}")
 
 

@@ -22,7 +22,10 @@ matplotlib.use("Agg")  # no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib import ticker  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+
+from .i18n import _, current, font_files  # noqa: E402
 
 DPI = 200  # PNG resolution; report_templates/style.css prints PNGs at this resolution (image-resolution)
 TEXT_WIDTH_IN = 6.95  # the report's text block is 178 mm (7.01 in); keep a hair of room
@@ -57,11 +60,77 @@ STYLE = {
 }
 sns.set_theme(context="paper", style="whitegrid", rc=STYLE)
 PALETTE = {"train": "#1f77b4", "val": "#d62728"}
+# Charts in another language: its words from the catalogue (bench/i18n.py), its digits on the ticks
+# and in the cells, and a font that has its script (report_templates/fonts: Vazirmatn, OFL) before
+# DejaVu Sans. matplotlib shapes and orders right-to-left text itself (libraqm), so labels are
+# passed in logical order, as written.
+_FONTS_ADDED = []
+
+
+def _style() -> dict:
+    """STYLE for the active language: English is STYLE itself (the same bytes as ever)."""
+    lang = current()
+    if lang.english:
+        return STYLE
+    if not _FONTS_ADDED:
+        from matplotlib import font_manager
+
+        for path in font_files():
+            font_manager.fontManager.addfont(str(path))
+        _FONTS_ADDED.append(True)
+    families = sorted({p.stem.split("-")[0] for p in font_files()})
+    # Families named one by one (not the generic "sans-serif"), so that matplotlib falls back to DejaVu
+    # Sans glyph by glyph (arrows, Δ) where the language's font has none.
+    return {**STYLE, "font.family": [*families, "DejaVu Sans"], "font.sans-serif": [*families, "DejaVu Sans"],
+            "text.language": lang.code}
+
+
+class _LocalDigits(ticker.Formatter):
+    """Wraps an axis' formatter and writes its labels in the active language's digits and symbols."""
+
+    def __init__(self, base: ticker.Formatter, lang):
+        self.base, self.lang = base, lang
+
+    def set_axis(self, axis):
+        super().set_axis(axis)
+        self.base.set_axis(axis)
+
+    def set_locs(self, locs):
+        self.base.set_locs(locs)
+
+    def _local(self, text: str) -> str:
+        return self.lang.number(text.replace("\N{MINUS SIGN}", "-"))
+
+    def __call__(self, x, pos=None):
+        return self._local(self.base(x, pos))
+
+    def format_ticks(self, values):
+        return [self._local(t) for t in self.base.format_ticks(values)]
+
+    def get_offset(self):
+        return self._local(self.base.get_offset())
+
+
+def _rtl_first(text: str) -> str:
+    """A label laid out right to left in a right-to-left language, even when it starts with a Latin
+    name (a right-to-left mark first: matplotlib takes a line's direction from its first letter)."""
+    return "\u200f" + text if current().rtl else text
+
+
+def _local_ticks(*axes) -> None:
+    """Tick labels in the active language's digits (English: untouched)."""
+    lang = current()
+    if lang.english:
+        return
+    for ax in axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            if not isinstance(axis.get_major_formatter(), (_LocalDigits, ticker.FixedFormatter)):
+                axis.set_major_formatter(_LocalDigits(axis.get_major_formatter(), lang))
 
 
 def _svg(fig) -> bytes:
     buf = io.BytesIO()
-    with plt.rc_context(STYLE):
+    with plt.rc_context(_style()):
         fig.savefig(buf, format="svg", metadata=_SVG_META)
     plt.close(fig)
     return buf.getvalue()
@@ -75,7 +144,13 @@ def _png(fig) -> bytes:
 
 
 def _fitted_legend(fig, handles, labels, *, ncol: int, **kwargs):
-    """A figure legend in one row if it fits the figure's width, else in as many columns as fit."""
+    """A figure legend in one row if it fits the figure's width, else in as many columns as fit.
+
+    In a right-to-left language the entries run from right to left, the order its reader reads them.
+    """
+    if current().rtl:
+        handles, labels = list(handles)[::-1], list(labels)[::-1]
+        kwargs.setdefault("markerfirst", False)
     for n in range(max(ncol, 1), 0, -1):
         legend = fig.legend(handles, labels, ncol=n, **kwargs)
         fig.canvas.draw()
@@ -137,9 +212,17 @@ def mistakes_figure(images: np.ndarray, captions: list[str]):
     cap_h = lines * MIN_FONT_PT * 1.2 / 72 + 0.06
     row_h = img + cap_h + 0.06
     width, height = cols * col_w, rows * row_h
+    with plt.rc_context(_style()):
+        return _mistakes(images, captions, cols, col_w, img, row_h, width, height)
+
+
+def _mistakes(images, captions, cols, col_w, img, row_h, width, height):
     fig = plt.figure(figsize=(width, height))
+    rtl = current().rtl
     for i, (im, cap) in enumerate(zip(images, captions)):
         r, c = divmod(i, cols)
+        if rtl:  # the most confident mistake first where a right-to-left reader starts: top right
+            c = cols - 1 - c
         x, y = c * col_w + (col_w - img) / 2, height - r * row_h - img
         ax = fig.add_axes((x / width, y / height, img / width, img / height))
         ax.imshow(im, interpolation="nearest")
@@ -151,7 +234,9 @@ def mistakes_figure(images: np.ndarray, captions: list[str]):
 
 def mistakes_png(images: np.ndarray, captions: list[str]) -> bytes:
     """The gallery of confident mistakes as PNG (photographs stay raster)."""
-    return _png(mistakes_figure(images, captions))
+    fig = mistakes_figure(images, captions)
+    with plt.rc_context(_style()):
+        return _png(fig)
 
 
 # ----------------------------------------------------------------------------- charts
@@ -162,10 +247,11 @@ def learning_curves_figure(histories: list[list[dict]], *, phase_starts: list[in
 
     `phase_starts` are the 1-based epochs where a new learning-rate phase begins (dashed lines).
     """
-    with plt.rc_context(STYLE):
+    lang = current()
+    with plt.rc_context(_style()):
         fig, axes = plt.subplots(1, 2, figsize=(TEXT_WIDTH_IN, 2.45), layout="constrained")
         n_seeds = 0
-        for ax, metric, label in ((axes[0], "loss", "cross-entropy loss"), (axes[1], "acc", "accuracy")):
+        for ax, metric, label in ((axes[0], "loss", _("cross-entropy loss")), (axes[1], "acc", _("accuracy"))):
             for split in ("train", "val"):
                 curves = [np.array([row[f"{split}_{metric}"] for row in h], dtype=float) for h in histories if h]
                 if not curves:
@@ -179,14 +265,20 @@ def learning_curves_figure(histories: list[list[dict]], *, phase_starts: list[in
                     ax.fill_between(epochs, arr.min(0), arr.max(0), color=PALETTE[split], alpha=0.2, lw=0)
             for start in phase_starts:
                 ax.axvline(start - 0.5, color="0.45", ls="--", lw=0.8)
-            ax.set_xlabel("epoch")
+            ax.set_xlabel(_("epoch"))
             ax.set_ylabel(label)
             ax.xaxis.get_major_locator().set_params(integer=True)
-        mean = f" (mean of {n_seeds} seeds, band: min to max)" if n_seeds > 1 else ""
-        handles = [Line2D([], [], color=PALETTE["train"], marker="o", markersize=2.5, label="train" + mean),
-                   Line2D([], [], color=PALETTE["val"], marker="o", markersize=2.5, label="validation" + mean)]
+        _local_ticks(*axes)
+        if n_seeds > 1:
+            mean = {"n": lang.integer(n_seeds)}
+            train = _("train (mean of %(n)s seeds, band: min to max)") % mean
+            val = _("validation (mean of %(n)s seeds, band: min to max)") % mean
+        else:
+            train, val = _("train"), _("validation")
+        handles = [Line2D([], [], color=PALETTE["train"], marker="o", markersize=2.5, label=train),
+                   Line2D([], [], color=PALETTE["val"], marker="o", markersize=2.5, label=val)]
         if phase_starts:
-            handles.append(Line2D([], [], color="0.45", ls="--", lw=0.8, label="learning-rate phase change"))
+            handles.append(Line2D([], [], color="0.45", ls="--", lw=0.8, label=_("learning-rate phase change")))
         _fitted_legend(fig, handles, [h.get_label() for h in handles], ncol=len(handles),
                        loc="outside upper center", handlelength=1.8, columnspacing=1.5)
         if title:
@@ -217,20 +309,24 @@ def confusion_figure(cm: np.ndarray, classes: list[str], *, note: str | None = N
     side = left + 2 * mat + gap + right <= TEXT_WIDTH_IN
     width = left + (2 * mat + gap if side else mat) + right
     height = (top + mat + bottom) * (1 if side else 2)
-    with plt.rc_context(STYLE):
+    lang = current()
+    with plt.rc_context(_style()):
         fig = plt.figure(figsize=(width, height))
         if side:
             boxes = [(left, bottom), (left + mat + gap, bottom)]
         else:
             boxes = [(left, bottom + top + mat + bottom), (left, bottom)]
         axes = [fig.add_axes((x / width, y / height, mat / width, mat / height)) for x, y in boxes]
-        counts = "counts" + (f" ({note})" if note else "")
+        counts = _("counts (%(note)s)") % {"note": note} if note else _("counts")
         for i, (ax, data, fmt, sub, vmax) in enumerate(zip(
-                axes, (cm, pct), ("d", ".0f"), (counts, "% of each true class"), (None, 100))):
+                axes, (cm, pct), ("d", ".0f"), (counts, _("%(percent)s of each true class") % {"percent": "%"}), (None, 100))):
             sns.heatmap(data, annot=True, fmt=fmt, cmap="Blues", vmin=0, vmax=vmax, cbar=False, ax=ax,
                         annot_kws={"size": MIN_FONT_PT}, xticklabels=classes, yticklabels=classes,
                         linewidths=0)
-            ax.set_xlabel("predicted")
+            if not lang.english:
+                for text in ax.texts:
+                    text.set_text(lang.number(text.get_text()))
+            ax.set_xlabel(_("predicted"))
             ax.tick_params(axis="x", labelrotation=90)
             ax.tick_params(axis="y", labelrotation=0)
             ax.tick_params(length=0)
@@ -239,7 +335,7 @@ def confusion_figure(cm: np.ndarray, classes: list[str], *, note: str | None = N
                 ax.set_yticklabels([])
                 ax.set_ylabel("")
             else:
-                ax.set_ylabel("true")
+                ax.set_ylabel(_("true"))
     return fig
 
 
@@ -253,12 +349,13 @@ def per_class_f1_figure(table: dict[str, dict[str, float]], classes: list[str]):
     import pandas as pd
 
     frame = pd.DataFrame([{"model": m, "class": c, "F1": f[c]} for m, f in table.items() for c in classes])
-    with plt.rc_context(STYLE):
+    with plt.rc_context(_style()):
         fig, ax = plt.subplots(figsize=(TEXT_WIDTH_IN, 2.5), layout="constrained")
         sns.barplot(frame, x="class", y="F1", hue="model", ax=ax, palette="colorblind")
         ax.set_ylim(0, 1)
         ax.set_xlabel("")
-        ax.set_ylabel("F1 on the test set")
+        ax.set_ylabel(_("F1 on the test set"))
+        _local_ticks(ax)
         ax.legend_.remove()
         handles, labels = ax.get_legend_handles_labels()
         _fitted_legend(fig, handles, labels, ncol=len(table), loc="outside upper center", handlelength=1.2,
@@ -272,19 +369,22 @@ def per_class_f1_svg(table: dict[str, dict[str, float]], classes: list[str]) -> 
 
 def reliability_figure(curves: dict[str, dict]):
     """Reliability diagram: accuracy against mean confidence per bin, one line per model."""
-    with plt.rc_context(STYLE):
+    lang = current()
+    with plt.rc_context(_style()):
         fig, ax = plt.subplots(figsize=(2.9, 2.6 + 0.13 * (len(curves) + 1)), layout="constrained")
-        ax.plot([0, 1], [0, 1], color="0.6", ls="--", lw=0.8, label="perfect calibration")
+        ax.plot([0, 1], [0, 1], color="0.6", ls="--", lw=0.8, label=_("perfect calibration"))
         colors = sns.color_palette("colorblind", len(curves))
         for color, (name, c) in zip(colors, curves.items()):
             ax.plot(c["confidence"], c["accuracy"], marker="o", markersize=2.5, color=color,
-                    label=f"{name} (ECE {c['ece']:.3f})")
+                    label=_rtl_first(_("%(model)s (ECE %(ece)s)") % {"model": lang.isolate(name),
+                                                                     "ece": lang.format(c["ece"], ".3f")}))
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
         ax.set_aspect("equal")
-        ax.set_xlabel("confidence (max softmax)")
-        ax.set_ylabel("accuracy")
-        fig.legend(loc="outside lower center", ncol=1, handlelength=1.8)
+        ax.set_xlabel(_("confidence (max softmax)"))
+        ax.set_ylabel(_("accuracy"))
+        _local_ticks(ax)
+        fig.legend(loc="outside lower center", ncol=1, handlelength=1.8, markerfirst=not lang.rtl)
     return fig
 
 

@@ -1,10 +1,11 @@
 """The PDF's typesetting: no text over text, nothing off the page, figures at their printed size,
 a table of contents whose page numbers are right, and a running footer.
 
-One render of the tiny run (module fixture) serves every test. The overlap rule is the one of
-the project's pdf-layout check: words of different lines whose boxes (pdftotext -bbox-layout)
-share more than a quarter of the smaller box overlap; a word within 8 pt of the page edge
-leaves the page.
+Every test runs on the English report and on the Persian one (--lang fa: right to left, Persian
+digits); one render of the tiny run per language (module fixture) serves every test. The overlap
+rule is the one of the project's pdf-layout check: words of different lines whose boxes (pdftotext
+-bbox-layout) share more than a quarter of the smaller box overlap; a word within 8 pt of the page
+edge leaves the page.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from bench import report
+from bench import i18n, report
 
 EDGE_PT = 8.0
 OVERLAP = 0.25
@@ -67,11 +68,20 @@ def layout_defects(pages: list[dict]) -> list[str]:
     return defects
 
 
-@pytest.fixture(scope="module")
-def rendered(tiny_run, tmp_path_factory):
-    """The tiny run's report, rendered once: PDF, HTML and WeasyPrint's laid-out pages."""
+# Per language: the title given, the first contents entries and the last one.
+LANGUAGES = {
+    "en": {"title": "Layout check", "first": ["1. Setup", "2. MLP", "3. CNN"], "last": "Appendix"},
+    "fa": {"title": "بررسی صفحه‌آرایی", "first": ["۱. چیدمان آزمایش", "۲. MLP", "۳. CNN"], "last": "پیوست"},
+}
+PERSIAN_DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹", "0123456789")
+
+
+@pytest.fixture(scope="module", params=sorted(LANGUAGES))
+def rendered(request, tiny_run, tmp_path_factory):
+    """The tiny run's report in one language, rendered once: PDF, HTML and WeasyPrint's laid-out pages."""
     pytest.importorskip("weasyprint")
-    out = tmp_path_factory.mktemp("layout") / "report.pdf"
+    lang = request.param
+    out = tmp_path_factory.mktemp(f"layout-{lang}") / "report.pdf"
     documents = []
     layout = report.layout_pdf
 
@@ -81,8 +91,9 @@ def rendered(tiny_run, tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(report, "layout_pdf", keep)
-        report.render_report(tiny_run, out, title="Layout check")
-    return {"pdf": out, "html": out.with_suffix(".html").read_text(), "document": documents[0]}
+        report.render_report(tiny_run, out, title=LANGUAGES[lang]["title"], lang=lang)
+    return {"lang": lang, "pdf": out, "html": out.with_suffix(".html").read_text(), "document": documents[0],
+            **LANGUAGES[lang]}
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +103,20 @@ def words(rendered):
     return pdf_words(rendered["pdf"])
 
 
-def _line_text(line) -> str:
-    return " ".join(w[4] for w in line)
+def _line_text(line, rtl: bool = False) -> str:
+    """A line's words as read. pdftotext lists the words of a right-to-left line, and the letters of a
+    right-to-left word, in the order they are drawn (left to right): they are turned round here."""
+    if not rtl:
+        return " ".join(w[4] for w in line)
+    words = sorted(line, key=lambda w: -w[0])
+    return " ".join(w[4][::-1] if i18n.strong_direction(w[4]) == "rtl" else w[4] for w in words)
+
+
+def canonical(text: str) -> str:
+    """Text as pdftotext gives it back: no directional marks or zero-width non-joiners, ASCII digits, and
+    the two letters pdftotext swaps (the lam-alef ligature is one glyph; a hamza above follows its letter)."""
+    text = i18n.strip_bidi(text).replace("\u200c", "").replace("\u0654", "").translate(PERSIAN_DIGITS)
+    return " ".join(text.replace("لا", "ال").split())
 
 
 def test_rule_finds_overlaps_and_text_off_the_page():
@@ -146,37 +169,59 @@ class _Toc(HTMLParser):
 def test_contents_lists_every_section_under_its_heading(rendered):
     toc = _Toc()
     toc.feed(rendered["html"])
-    assert [e[1] for e in toc.entries][:3] == ["1. Setup", "2. MLP", "3. CNN"]
-    assert toc.entries[-1][1] == "Appendix"
+    assert [i18n.strip_bidi(e[1]) for e in toc.entries][:3] == rendered["first"]
+    assert toc.entries[-1][1] == rendered["last"]
     for key, text in toc.entries:
         assert toc.headings.get(key) == text, (key, text, toc.headings.get(key))
+
+
+def _unnumbered(text: str) -> str:
+    """A heading without its section number ("2. MLP" -> "MLP"), canonical: how the contents line and the
+    heading are compared (in a right-to-left line pdftotext gives the number's dot on either side)."""
+    return " ".join(w for w in canonical(text).split() if not re.fullmatch(r"[\d.]+", w))
+
+
+def _entry(line, titles: set[str], rtl: bool):
+    """(title, page) of a contents line: its words up to the leader dots, and the page number after them."""
+    words = [w for w in _line_text(line, rtl).split() if w.strip(".")]
+    if len(words) < 2 or not canonical(words[-1]).isdigit():
+        return None
+    title = _unnumbered(" ".join(words[:-1]))
+    return (title, int(canonical(words[-1]))) if title in titles else None
 
 
 @needs_pdftotext
 def test_contents_page_numbers_point_at_the_headings(rendered, words):
     toc = _Toc()
     toc.feed(rendered["html"])
-    titles = [t for _, t in toc.entries]
+    titles = {_unnumbered(t) for _, t in toc.entries}
+    rtl = rendered["lang"] == "fa"
     printed = {}
     for line in (ln for ln in words[0]["lines"] + words[1]["lines"]):
-        m = re.fullmatch(r"(.+?)[ .]*?\s(\d+)", _line_text(line))
-        if m and m.group(1).rstrip(" .") in titles:
-            printed[m.group(1).rstrip(" .")] = int(m.group(2))
-    assert set(printed) == set(titles), printed
+        found = _entry(line, titles, rtl)
+        if found:
+            printed[found[0]] = found[1]
+    assert set(printed) == titles, printed
     for title, page in printed.items():
-        texts = [_line_text(line) for line in words[page - 1]["lines"]]
+        texts = {_unnumbered(_line_text(line, rtl)) for line in words[page - 1]["lines"]}
         assert title in texts, f"{title!r} is not on page {page}"
     assert list(printed.values()) == sorted(printed.values())
 
 
 @needs_pdftotext
-def test_footer_has_title_and_page_numbers(words):
+def test_footer_has_title_and_page_numbers(rendered, words):
     n = len(words)
+    rtl = rendered["lang"] == "fa"
     for i, page in enumerate(words, 1):
-        bottom = [_line_text(line) for line in page["lines"] if line and line[0][1] > page["height"] - 72]
+        bottom = [canonical(_line_text(line, rtl)) for line in page["lines"] if line and line[0][1] > page["height"] - 72]
         assert f"{i} / {n}" in bottom, (i, bottom)
         if i > 1:
-            assert "Layout check" in bottom, (i, bottom)
+            assert canonical(rendered["title"]) in bottom, (i, bottom)
+    if rendered["lang"] == "fa":  # page numbers in Persian digits, the footer mirrored: number on the left
+        footer = [line for line in words[1]["lines"] if line and line[0][1] > words[1]["height"] - 72]
+        number = next(line for line in footer if canonical(_line_text(line, rtl)) == f"2 / {n}")
+        title = next(line for line in footer if canonical(_line_text(line, rtl)) == canonical(rendered["title"]))
+        assert "۲" in _line_text(number, rtl) and number[0][0] < title[0][0]
 
 
 def _replaced_boxes(document):
@@ -215,3 +260,24 @@ def test_charts_are_embedded_as_svg_and_photographs_as_png(rendered):
     uris = re.findall(r'src="data:(image/[a-z+]+);base64,', rendered["html"])
     assert uris.count("image/svg+xml") == 6 and uris.count("image/png") == 1
     assert 'src="http' not in rendered["html"]
+
+
+# Headings as a reader finds them in the PDF's text (pdftotext), per language.
+HEADINGS = {"en": ["Summary", "Contents", "1. Setup", "Ranking", "Calibration", "(d) Why cross-entropy", "Appendix"],
+            "fa": ["خلاصه", "فهرست مطالب", "چیدمان آزمایش", "رتبه‌بندی", "کالیبراسیون", "چرا آنتروپی متقاطع",
+                   "(الف) چرا یادگیری انتقالی سودمند است", "پیوست", "پروتکل این اجرا", "فایل‌های خروجی"]}
+
+
+@needs_pdftotext
+def test_pdf_text_holds_the_headings_in_logical_order(rendered):
+    """pdftotext gives the Persian words back in reading order (not reversed letters), and the fonts
+    that drew them are embedded."""
+    text = canonical(subprocess.run(["pdftotext", str(rendered["pdf"]), "-"], capture_output=True,
+                                    check=True).stdout.decode())
+    for heading in HEADINGS[rendered["lang"]]:
+        assert canonical(heading) in text, heading
+        if rendered["lang"] == "fa":
+            assert canonical(heading)[::-1] not in text
+    fonts = subprocess.run(["pdffonts", str(rendered["pdf"])], capture_output=True, check=True).stdout.decode()
+    embedded = [line.split()[0].split("+")[-1] for line in fonts.splitlines()[2:] if " yes " in line]
+    assert ("Vazirmatn" in embedded) == (rendered["lang"] == "fa"), embedded

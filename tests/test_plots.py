@@ -110,3 +110,39 @@ def test_figure_uri_tells_svg_from_png():
     assert figure_uri(b"\x89PNG\r\n\x1a\n" + b"\0" * 8).startswith("data:image/png;base64,")
     with pytest.raises(ValueError):
         figure_uri(b"GIF89a")
+
+
+def test_persian_charts_have_persian_words_digits_and_shaped_text():
+    """--lang fa: labels from the catalogue, tick labels and cells in Persian digits, and text that
+    matplotlib shapes itself (letters joined, laid out right to left), in the shipped Vazirmatn font."""
+    from matplotlib import _text_helpers, font_manager
+
+    from bench import i18n
+
+    with i18n.activated(i18n.Language("fa")):
+        fig = plots.learning_curves_figure(_histories(), phase_starts=[6, 10])
+        texts = [t for t, _ in plots.text_sizes(fig)]
+        assert "دوره" in texts and "صحت" in texts and any(t.startswith("آموزش (میانگین ۲ بذر") for t in texts)
+        assert not [t for t in texts if re.search(r"[0-9]", t)], texts  # every tick in Persian digits
+        assert any(re.fullmatch(r"[۰-۹]+٫[۰-۹]+", t) for t in texts)
+        cm = plots.confusion_figure(_confusion(), CLASSES, note="بذر ۰")
+        cells = [t for t, _ in plots.text_sizes(cm) if re.fullmatch(r"[۰-۹]+", t)]
+        assert len(cells) >= 200
+        svg = plots.reliability_svg({"MLP": {"confidence": [0.5], "accuracy": [0.4], "ece": 0.1}})
+        assert svg == plots.reliability_svg({"MLP": {"confidence": [0.5], "accuracy": [0.4], "ece": 0.1}})
+        assert b"<text" not in svg
+        font = font_manager.get_font(font_manager.findfont("Vazirmatn", fallback_to_default=False))
+    plt_close(fig, cm)
+    font.set_size(8, 72)
+    word = list(_text_helpers.layout("بذر", font))
+    by_char = {i.char: i for i in word}
+    assert by_char["ب"].x > by_char["ذ"].x > by_char["ر"].x  # first letter rightmost: right to left
+    alone = list(_text_helpers.layout("ب", font))[0]
+    assert by_char["ب"].glyph_index != alone.glyph_index  # joined (initial) form, not the isolated one
+
+
+def plt_close(*figs):
+    import matplotlib.pyplot as plt
+
+    for fig in figs:
+        plt.close(fig)

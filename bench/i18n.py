@@ -1,0 +1,320 @@
+"""The report's languages: message catalogues, numbers and writing direction.
+
+Every sentence the report prints, from the templates and from Python (analysis.py, report.py,
+plots.py), is an English message looked up in a gettext catalogue:
+`report_templates/locale/<lang>/LC_MESSAGES/bench.po`. The catalogue is read at run time with
+Babel (`read_po`) and compiled in memory into a `gettext.GNUTranslations`, so no binary `.mo`
+file is committed or built; a new language is a new `.po` file (plus, for a new script, a font).
+English is the source language: it needs no catalogue and no Babel.
+
+Numbers are formatted by Python (`format(value, spec)`) and then written in the language's
+digits and symbols from CLDR (Babel): Persian digits ۰-۹, the Persian decimal separator ٫ and
+thousands separator ٬ by default, or Latin digits with `digits="latin"`.
+
+Right-to-left languages: anything inserted into a sentence that is not a word of that language
+(a model name, a signed number, an identifier) is wrapped in Unicode directional isolates
+(LRI/RLI ... PDI), which WeasyPrint (Pango/FriBidi), browsers and matplotlib all honour, so a
+Latin name next to a number never reorders the sentence around it. In English they are not added.
+
+The active language is a context variable: `with activated(Language("fa")):` makes `_`,
+`ngettext` and `pgettext` of this module (used by analysis.py, report.py and plots.py) translate.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import gettext as _gettext
+import io
+import unicodedata
+from decimal import Decimal
+from pathlib import Path
+
+from report_templates import TEMPLATES_DIR
+
+from .errors import BenchError
+
+LOCALE_DIR = TEMPLATES_DIR / "locale"
+FONTS_DIR = TEMPLATES_DIR / "fonts"
+DOMAIN = "bench"
+SOURCE_LANGUAGE = "en"
+DIGITS = ("native", "latin")
+
+# Digits of the CLDR numbering systems a language may default to (Babel names the system, not its digits).
+NUMBERING_DIGITS = {"latn": "0123456789", "arabext": "۰۱۲۳۴۵۶۷۸۹", "arab": "٠١٢٣٤٥٦٧٨٩",
+                    "deva": "०१२३४५६७८९", "beng": "০১২৩৪৫৬৭৮৯"}
+# The CSS counter style (page numbers, contents) that writes the same digits.
+COUNTER_STYLES = {"latn": "decimal", "arabext": "persian", "arab": "arabic-indic", "deva": "devanagari",
+                  "beng": "bengali"}
+
+LRI, RLI, FSI, PDI = "\u2066", "\u2067", "\u2068", "\u2069"
+BIDI_CONTROLS = "\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+
+def languages() -> tuple[str, ...]:
+    """English, then every language with a catalogue under LOCALE_DIR."""
+    found = sorted(p.parent.parent.name for p in LOCALE_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.po"))
+    return (SOURCE_LANGUAGE, *found)
+
+
+def po_path(code: str) -> Path:
+    return LOCALE_DIR / code / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+@functools.lru_cache(maxsize=None)
+def load_translations(code: str) -> _gettext.NullTranslations:
+    """The language's catalogue as a gettext translations object (English: none needed)."""
+    if code == SOURCE_LANGUAGE:
+        return _gettext.NullTranslations()
+    try:
+        from babel.messages.mofile import write_mo
+        from babel.messages.pofile import read_po
+    except ImportError as exc:  # pragma: no cover - Babel is a dependency
+        raise BenchError(f"--lang {code} needs Babel ({exc}); pip install Babel") from None
+    with open(po_path(code), "rb") as fh:
+        catalog = read_po(fh, locale=code, domain=DOMAIN)
+    buf = io.BytesIO()
+    write_mo(buf, catalog)  # fuzzy entries are left out, as msgfmt does
+    buf.seek(0)
+    return _gettext.GNUTranslations(buf)
+
+
+def strong_direction(text: str) -> str | None:
+    """'rtl' when the text holds a right-to-left letter, 'ltr' when it holds only left-to-right ones."""
+    kinds = {unicodedata.bidirectional(ch) for ch in text}
+    if kinds & {"R", "AL"}:
+        return "rtl"
+    return "ltr" if "L" in kinds else None
+
+
+def strip_bidi(text: str) -> str:
+    """The text without directional marks and isolates (what a reader sees)."""
+    return text.translate({ord(c): None for c in BIDI_CONTROLS})
+
+
+class Language:
+    """A report language: its catalogue, its direction, and how it writes numbers."""
+
+    def __init__(self, code: str = SOURCE_LANGUAGE, digits: str = "native"):
+        if code not in languages():
+            raise BenchError(f"unknown report language {code!r}; choose one of {', '.join(languages())}")
+        if digits not in DIGITS:
+            raise BenchError(f"--digits must be one of {', '.join(DIGITS)}, got {digits!r}")
+        self.code, self.digits = code, digits
+        self.translations = load_translations(code)
+        if code == SOURCE_LANGUAGE:
+            self.direction, system = "ltr", "latn"
+            symbols = {".": ".", ",": ",", "-": "-", "+": "+"}
+        else:
+            from babel import Locale, numbers
+
+            locale = Locale.parse(code)
+            self.direction = "rtl" if locale.text_direction == "rtl" else "ltr"
+            system = "latn" if digits == "latin" else locale.default_numbering_system
+            if system not in NUMBERING_DIGITS:
+                system = "latn"
+
+            def symbol(fn):
+                # CLDR prefixes Persian signs with a left-to-right mark; isolates (below) do that job.
+                return strip_bidi(fn(code, numbering_system=system))
+
+            symbols = {".": symbol(numbers.get_decimal_symbol), ",": symbol(numbers.get_group_symbol),
+                       "-": symbol(numbers.get_minus_sign_symbol), "+": symbol(numbers.get_plus_sign_symbol)}
+        self.numbering = system
+        self.counter_style = COUNTER_STYLES[system]
+        self.rtl = self.direction == "rtl"
+        table = {ord(a): b for a, b in symbols.items()}
+        table.update({ord(a): b for a, b in zip("0123456789", NUMBERING_DIGITS[system])})
+        self._table = table
+        self._signs = (symbols["-"], symbols["+"])
+
+    def __repr__(self):
+        return f"Language({self.code!r}, digits={self.digits!r})"
+
+    @property
+    def english(self) -> bool:
+        return self.code == SOURCE_LANGUAGE
+
+    # ------------------------------------------------------------------ messages
+
+    def gettext(self, message: str) -> str:
+        return self.translations.gettext(message)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return self.translations.ngettext(singular, plural, n)
+
+    def pgettext(self, context: str, message: str) -> str:
+        return self.translations.pgettext(context, message)
+
+    def npgettext(self, context: str, singular: str, plural: str, n: int) -> str:
+        return self.translations.npgettext(context, singular, plural, n)
+
+    # ------------------------------------------------------------------ numbers
+
+    def number(self, text: str) -> str:
+        """A number Python formatted (digits, '.', ',', sign) in this language's digits and symbols."""
+        if self.english:
+            return text
+        out = text.translate(self._table)
+        if self.rtl and out.startswith(self._signs):
+            out = LRI + out + PDI  # the sign stays on the number's left, and the number stays whole
+        return out
+
+    def format(self, value, spec: str = "") -> str:
+        return self.number(format(value, spec))
+
+    def integer(self, value) -> str:
+        return self.number(str(int(value)))
+
+    def plain(self, value) -> str:
+        """A protocol value as written by hand (0.1, 0.0005); in other languages never in e-notation."""
+        if isinstance(value, float):
+            text = f"{value:g}"
+            if "e" in text and not self.english:
+                text = format(Decimal(repr(value)), "f")
+            return self.number(text)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return self.integer(value)
+        return str(value)
+
+    def digits_only(self, text: str) -> str:
+        """Digits of a free text (a date, a size such as 32×32) in this language's digits; nothing else changes."""
+        if self.english:
+            return text
+        return text.translate({ord(a): b for a, b in zip("0123456789", NUMBERING_DIGITS[self.numbering])})
+
+    # ------------------------------------------------------------------ direction
+
+    def isolate(self, text) -> str:
+        """`text` as one directional unit inside a sentence: a name, an identifier, a signed number."""
+        text = "" if text is None else str(text)
+        if not self.rtl or not text:
+            return text
+        return (RLI if strong_direction(text) == "rtl" else LRI) + text + PDI
+
+    def ltr(self, text) -> str:
+        """Code, paths, hashes, commands and versions: always left to right, inside an isolate."""
+        text = "" if text is None else str(text)
+        return LRI + text + PDI if self.rtl and text else text
+
+    def join(self, items, last: str | None = None) -> str:
+        """'a, b and c' in this language (`last`: the translated conjunction, default 'and')."""
+        items = [str(i) for i in items]
+        if len(items) <= 1:
+            return "".join(items)
+        sep = self.pgettext("list separator", ", ")
+        last = self.pgettext("list", "and") if last is None else last
+        return sep.join(items[:-1]) + f" {last} " + items[-1]
+
+
+@functools.lru_cache(maxsize=None)
+def _default() -> Language:
+    return Language()
+
+
+_ACTIVE: contextvars.ContextVar[Language | None] = contextvars.ContextVar("bench_language", default=None)
+
+
+def current() -> Language:
+    """The language the report is being written in (English outside `activated`)."""
+    return _ACTIVE.get() or _default()
+
+
+@contextlib.contextmanager
+def activated(language: Language | str | None):
+    """Translate with `language` within the block."""
+    if language is None or isinstance(language, str):
+        language = Language(language or SOURCE_LANGUAGE)
+    token = _ACTIVE.set(language)
+    try:
+        yield language
+    finally:
+        _ACTIVE.reset(token)
+
+
+# The functions the message extractor (babel.messages.extract, tests/test_i18n.py) looks for.
+
+def _(message: str) -> str:
+    return current().gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    return current().ngettext(singular, plural, n)
+
+
+def pgettext(context: str, message: str) -> str:
+    return current().pgettext(context, message)
+
+
+def N_(message: str) -> str:
+    """Marks a message for the catalogue without translating it (translated where it is shown)."""
+    return message
+
+
+def font_files() -> list[Path]:
+    """The fonts shipped for scripts that DejaVu lacks (Vazirmatn, OFL: report_templates/fonts/OFL.txt)."""
+    return sorted(FONTS_DIR.glob("*.ttf"))
+
+
+# ----------------------------------------------------------------------------- the catalogue's sources
+# The report's messages: the Python modules that write its sentences and its templates (the compare
+# page, report_templates/compare.html.j2, is English only and not among them).
+
+PYTHON_SOURCES = ("i18n.py", "analysis.py", "report.py", "plots.py")
+TEMPLATE_GLOB = ("report.html.j2", "_*.html.j2")
+# How the templates are read for extraction: as bench/report.py's Jinja environment reads them.
+JINJA_OPTIONS = {"extensions": "jinja2.ext.i18n", "trimmed": "true", "newstyle_gettext": "true",
+                 "trim_blocks": "true", "lstrip_blocks": "true", "silent": "false"}
+
+
+def source_files() -> list[Path]:
+    package = Path(__file__).resolve().parent
+    templates = sorted({p for pattern in TEMPLATE_GLOB for p in TEMPLATES_DIR.glob(pattern)})
+    return [package / name for name in PYTHON_SOURCES] + templates
+
+
+def extract_messages():
+    """Every message of the report's sources, as a Babel Catalog (what a .po file must translate)."""
+    from babel.messages.catalog import Catalog
+    from babel.messages.extract import DEFAULT_KEYWORDS, extract
+
+    catalog = Catalog(project="bench", domain=DOMAIN)
+    root = Path(__file__).resolve().parent.parent
+    for path in source_files():
+        method, options = ("python", {}) if path.suffix == ".py" else ("jinja2", JINJA_OPTIONS)
+        with open(path, "rb") as fh:
+            for lineno, message, comments, context in extract(method, fh, DEFAULT_KEYWORDS, options=options,
+                                                              strip_comment_tags=True):
+                catalog.add(message, None, [(str(path.relative_to(root)), lineno)], auto_comments=comments,
+                            context=context)
+    return catalog
+
+
+def update_catalogue(code: str) -> Path:
+    """Create or update `locale/<code>/LC_MESSAGES/bench.po` from the sources (pybabel update's job):
+    new messages are added untranslated, vanished ones are kept as obsolete (#~) entries."""
+    from babel.messages.pofile import read_po, write_po
+
+    template = extract_messages()
+    path = po_path(code)
+    if path.exists():
+        with open(path, "rb") as fh:
+            catalog = read_po(fh, locale=code, domain=DOMAIN)
+        catalog.update(template, update_header_comment=False, no_fuzzy_matching=True)
+    else:
+        from babel.messages.catalog import Catalog
+
+        catalog = Catalog(locale=code, domain=DOMAIN, project="bench")
+        catalog.update(template, no_fuzzy_matching=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as fh:
+        write_po(fh, catalog, width=120, sort_output=False, include_previous=False)
+    return path
+
+
+if __name__ == "__main__":  # python -m bench.i18n fa [de ...]: create or update those catalogues
+    import sys
+
+    for lang in sys.argv[1:] or [p for p in languages() if p != SOURCE_LANGUAGE]:
+        print(update_catalogue(lang))
