@@ -26,6 +26,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -268,6 +269,8 @@ def read_predictions(path: Path, *, num_classes: int | None = None, n: int | Non
         raise BenchError(f"corrupt artifact {path}: logits for {logits.shape[1]} classes, expected {k}")
     if len(labels) and (labels.min() < 0 or labels.max() >= k):
         raise BenchError(f"corrupt artifact {path}: labels outside 0-{k - 1}")
+    if not np.isfinite(logits).all():
+        raise BenchError(f"corrupt artifact {path}: logits that are NaN or infinite (a finished run has none)")
     if len(labels) and not np.array_equal(predicted, logits.argmax(axis=1)):
         raise BenchError(f"corrupt artifact {path}: 'predicted' is not the argmax of the logits")
     return out
@@ -308,14 +311,27 @@ def check_format(manifest: dict, path: Path) -> None:
         )
 
 
+SEED_DIR = re.compile(r"^seed-(0|[1-9][0-9]{0,9})$")
+
+
 def list_runs(root: Path) -> list[tuple[str, int, Path]]:
-    """Every (model, seed, directory) under `root` that holds a config.json."""
-    runs = []
+    """Every (model, seed, directory) under `root` that holds a config.json.
+
+    Only folders named exactly as bench names them (`seed-<n>`, ASCII digits, no leading zero)
+    count; any other `seed-*` folder holding a config.json, or two names for one folder
+    (a link), is refused: it would be counted as a seed twice.
+    """
+    runs, seen = [], {}
     for cfg in sorted(Path(root).glob(f"*/seed-*/{CONFIG}")):
-        model = cfg.parent.parent.name
-        try:
-            seed = int(cfg.parent.name.split("-", 1)[1])
-        except ValueError:
-            continue
-        runs.append((model, seed, cfg.parent))
+        folder = cfg.parent
+        match = SEED_DIR.match(folder.name)
+        if not match:
+            raise BenchError(f"{folder} is not a seed folder bench wrote (expected seed-<n>, e.g. seed-0); "
+                             "rename or remove it")
+        real = folder.resolve()
+        if real in seen or folder.is_symlink() or folder.parent.is_symlink():
+            raise BenchError(f"{folder} is a link{f' to {seen[real]}' if real in seen else ''}; a run directory "
+                             "holds each seed once, as a real folder")
+        seen[real] = folder
+        runs.append((folder.parent.name, int(match.group(1)), folder))
     return runs

@@ -50,9 +50,10 @@ class BenchGroup(click.Group):
             try:
                 result = super().invoke(ctx)
             except KeyboardInterrupt:
-                # Every checkpoint is complete on disk, so stopping here loses at most one epoch.
-                click.echo("interrupted; the last finished epoch is checkpointed, re-run the same command to resume",
-                           err=True)
+                # Every checkpoint is complete on disk, so stopping training loses at most one epoch.
+                training = ctx.invoked_subcommand in ("train", "all")
+                click.echo("interrupted" + ("; the last finished epoch is checkpointed, re-run the same command to "
+                                            "resume" if training else ""), err=True)
                 raise click.exceptions.Exit(130) from None
             except MemoryError:
                 raise BenchError("out of memory; use a smaller --image-size or fewer models at once") from None
@@ -61,7 +62,7 @@ class BenchGroup(click.Group):
                     raise
                 # A fault of the environment that no artifact writer anticipated (e.g. a read-only temp folder).
                 where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-                raise BenchError(f"{exc.strerror or type(exc).__name__}{where}") from None
+                raise BenchError(f"{exc.strerror or str(exc) or type(exc).__name__}{where}") from None
         for message in worth_showing(caught):
             click.echo(f"warning: {message}", err=True)
         return result
@@ -90,6 +91,15 @@ IGNORED_WARNINGS = (
 )
 
 
+class NonEmptyPath(click.Path):
+    """click.Path that refuses '' (which would silently mean the current folder)."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip():
+            self.fail("an empty path names nothing", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 # Legal ranges of numeric options, checked by click before any work (and shown in --help).
 SEED_MAX = 2**31 - 1
 MAX_SEEDS = 100
@@ -107,9 +117,10 @@ def parse_seeds(text: str) -> list[int]:
     if not parts or any(p < 0 for p in parts):
         raise BenchError(f"--seeds takes a count (3) or a comma-separated list (0,1,2), got {text!r}")
     if len(parts) == 1 and "," not in text:
-        if parts[0] > MAX_SEEDS:
-            raise BenchError(f"--seeds {parts[0]} is too many; the count must be between 1 and {MAX_SEEDS}")
-        return list(range(parts[0])) if parts[0] > 0 else [0]
+        if not 1 <= parts[0] <= MAX_SEEDS:
+            raise BenchError(f"--seeds {parts[0]}: a count must be between 1 and {MAX_SEEDS} "
+                             "(for seed 0 alone use --seed 0 or --seeds 0,)")
+        return list(range(parts[0]))
     if len(parts) > MAX_SEEDS or max(parts) > SEED_MAX:
         raise BenchError(f"--seeds takes at most {MAX_SEEDS} seeds, each between 0 and {SEED_MAX}, got {text!r}")
     if len(set(parts)) != len(parts):
@@ -125,7 +136,7 @@ def _log(msg: str) -> None:
 COMPILE_CHOICE = click.Choice(["none", "default", "reduce-overhead"])
 
 _DATA_OPTIONS = [
-    click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="BENCH_DATA_DIR",
+    click.option("--data-dir", type=NonEmptyPath(file_okay=False, path_type=Path), envvar="BENCH_DATA_DIR",
                  default=None, help="CIFAR-10 root (holds cifar-10-batches-py/). Env: BENCH_DATA_DIR. "
                                     "Default: ~/.cache/bench/cifar10."),
     click.option("--download/--no-download", default=True, show_default=True,
@@ -141,14 +152,17 @@ class ModelsFrom(click.ParamType):
     """A .py file or an importable module; the environment variable lists several with os.pathsep."""
 
     name = "PATH_OR_MODULE"
-    envvar_list_splitter = os.pathsep
+
+    def split_envvar_value(self, rv: str):
+        # Empty entries (a trailing ':' or '::') name nothing, as in PATH.
+        return [p for p in (rv or "").split(os.pathsep) if p.strip()]
 
 
 _PLUGIN_OPTIONS = [
     click.option("--models-from", "models_from", type=ModelsFrom(), multiple=True, envvar="BENCH_MODELS_FROM",
                  help="Register your own models from a .py file or an importable module (repeatable; env "
                       "BENCH_MODELS_FROM, separated by ':'). This runs that file's code."),
-    click.option("--protocol", "protocol_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    click.option("--protocol", "protocol_file", type=NonEmptyPath(dir_okay=False, path_type=Path), default=None,
                  help="A TOML protocol file overriding the study's specs per model (see `bench protocol`)."),
 ]
 
@@ -162,7 +176,7 @@ def _activate(models_from, protocol_file):
 
 
 _TRAIN_OPTIONS = [
-    click.option("--artifacts", "artifacts_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+    click.option("--artifacts", "artifacts_dir", type=NonEmptyPath(file_okay=False, path_type=Path), default=None,
                  help="Run directory for artifacts. Default: artifacts/<profile>."),
     click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
     click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=None,
@@ -177,7 +191,7 @@ _TRAIN_OPTIONS = [
                                                "(0,1,2). Overrides --seed."),
     click.option("--epochs", type=EPOCHS_RANGE, default=None,
                  help="Override the number of epochs (truncates or extends the last phase)."),
-    click.option("--vgg-weights", type=click.Path(dir_okay=False, path_type=Path), envvar="BENCH_VGG16_WEIGHTS",
+    click.option("--vgg-weights", type=NonEmptyPath(dir_okay=False, path_type=Path), envvar="BENCH_VGG16_WEIGHTS",
                  default=None, help="Local VGG16 features state_dict. Env: BENCH_VGG16_WEIGHTS."),
     click.option("--pretrained/--no-pretrained", default=True, show_default=True,
                  help="Use ImageNet weights for VGG16 (--no-pretrained: random init, recorded as such)."),
@@ -324,7 +338,7 @@ def report_language_options(fn):
 @cli.command(name="all")
 @data_options
 @train_options
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--out", type=NonEmptyPath(dir_okay=False, path_type=Path), default=None,
               help="Report file (.pdf or .html; both are written, but only HTML for .html where WeasyPrint/Pango "
                    "is missing). Default: report.pdf in the artifacts directory.")
 @click.option("--title", default=None, help="Report title.")
@@ -359,7 +373,7 @@ def all_(out, title, author, affiliation, lang, digits, models_from, protocol_fi
 
 @cli.command()
 @data_options
-@click.option("--artifacts", "artifacts_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--artifacts", "artifacts_dir", type=NonEmptyPath(file_okay=False, path_type=Path), default=None,
               help="Where to save dataset.json and samples.png. Default: artifacts/<profile>.")
 @click.option("--per-class", type=click.IntRange(1, 32), default=10, show_default=True,
               help="Images per class in the sample grid.")
@@ -444,20 +458,26 @@ def protocol(models_from, protocol_file):
               help="DataLoader workers of the torchvision pipeline. Default: min(4, CPU count), as the study.")
 @click.option("--compile", "compile_mode", type=COMPILE_CHOICE, default="none", show_default=True,
               help="torch.compile every measurement; its compile time shows as warm-up.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--out", type=NonEmptyPath(dir_okay=False, path_type=Path), default=None,
               help="JSON results. Default: artifacts/speed-<device>.json.")
 def speed(device, model_list, precision, steps, warmup, repeats, num_workers, compile_mode, out):
     """Benchmark training throughput of the fast and torchvision input pipelines, side by side."""
     import os
 
     from . import artifacts as art
-    from .models import get_entry
+    from .models import get_entry, model_names
     from .speed import format_table, run_speed
     from .train import resolve_device, resolve_precision, versions, device_name
 
     names = [m.strip() for m in model_list.split(",") if m.strip()]
+    if not names:
+        raise BenchError(f"--models names no model; choose from: {', '.join(model_names())}")
     for m in names:
         get_entry(m)
+    out = out or ARTIFACTS_ROOT / f"speed-{resolve_device(device)}.json"
+    if out.suffix.lower() != ".json":
+        raise BenchError(f"--out must end in .json, got {out.name!r}")
+    art.check_writable_dir(out.parent, what="--out folder")  # before minutes of timing, not after
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
     workers = num_workers if num_workers is not None else min(4, os.cpu_count() or 1)
@@ -465,19 +485,18 @@ def speed(device, model_list, precision, steps, warmup, repeats, num_workers, co
                        compile_mode=compile_mode, repeats=repeats, log=_log)
     result.update(device_name=device_name(dev), versions=versions())
     click.echo(format_table(result))
-    out = out or ARTIFACTS_ROOT / f"speed-{dev}.json"
     art.write_json(out, result)
     _log(f"saved {out}")
 
 
 @cli.command()
-@click.argument("artifacts_dir", type=click.Path(path_type=Path))
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="BENCH_DATA_DIR", default=None,
+@click.argument("artifacts_dir", type=NonEmptyPath(path_type=Path))
+@click.option("--data-dir", type=NonEmptyPath(file_okay=False, path_type=Path), envvar="BENCH_DATA_DIR", default=None,
               help="CIFAR-10 root. Env: BENCH_DATA_DIR.")
 @click.option("--download/--no-download", default=True, show_default=True)
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None,
               help="Default: the device type the run was recorded on.")
-@click.option("--vgg-weights", type=click.Path(dir_okay=False, path_type=Path), envvar="BENCH_VGG16_WEIGHTS",
+@click.option("--vgg-weights", type=NonEmptyPath(dir_okay=False, path_type=Path), envvar="BENCH_VGG16_WEIGHTS",
               default=None, help="Local VGG16 features state_dict. Env: BENCH_VGG16_WEIGHTS.")
 @click.option("--models", "model_list", default=None, help="Comma-separated models to verify (default: all).")
 @click.option("--models-from", "models_from", type=ModelsFrom(), multiple=True, envvar="BENCH_MODELS_FROM",
@@ -506,14 +525,14 @@ def verify(artifacts_dir, data_dir, download, device, vgg_weights, model_list, m
 
 
 @cli.command()
-@click.argument("artifacts_dir", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("report.pdf"),
+@click.argument("artifacts_dir", type=NonEmptyPath(path_type=Path))
+@click.option("--out", type=NonEmptyPath(dir_okay=False, path_type=Path), default=Path("report.pdf"),
               show_default=True, help="Report file (.pdf or .html); the other format and summary.json are "
                                       "written beside it (for .html, no PDF where WeasyPrint/Pango is missing).")
 @click.option("--title", default=None, help="Report title.")
 @click.option("--author", default="", help="Report author.")
 @click.option("--affiliation", default="", help="Author's affiliation.")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="BENCH_DATA_DIR", default=None,
+@click.option("--data-dir", type=NonEmptyPath(file_okay=False, path_type=Path), envvar="BENCH_DATA_DIR", default=None,
               help="CIFAR-10 root, only for the gallery of confident mistakes (optional).")
 @report_language_options
 def report(artifacts_dir, out, title, author, affiliation, data_dir, lang, digits):
@@ -532,8 +551,8 @@ def export_group():
 
 
 @export_group.command(name="tensorboard")
-@click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--logdir", type=click.Path(file_okay=False, path_type=Path), required=True,
+@click.argument("run_dir", type=NonEmptyPath(path_type=Path))
+@click.option("--logdir", type=NonEmptyPath(file_okay=False, path_type=Path), required=True,
               help="TensorBoard log directory; each seed goes to <logdir>/<model>/seed-<n>.")
 def export_tensorboard_cmd(run_dir, logdir):
     """Write RUN_DIR's histories, test metrics, hyperparameters and confusion matrices as TensorBoard events."""
@@ -544,7 +563,7 @@ def export_tensorboard_cmd(run_dir, logdir):
 
 
 @export_group.command(name="mlflow")
-@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("run_dir", type=NonEmptyPath(path_type=Path))
 @click.option("--tracking-uri", default="sqlite:///mlflow.db", show_default=True,
               help="MLflow tracking URI: a database (sqlite:///PATH, postgresql://...) or an http(s) tracking server.")
 @click.option("--experiment", default=None, help="Experiment name. Default: the run directory's folder name.")
@@ -557,9 +576,9 @@ def export_mlflow_cmd(run_dir, tracking_uri, experiment):
 
 
 @cli.command()
-@click.argument("run_a", type=click.Path(path_type=Path))
-@click.argument("run_b", type=click.Path(path_type=Path))
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("compare.pdf"),
+@click.argument("run_a", type=NonEmptyPath(path_type=Path))
+@click.argument("run_b", type=NonEmptyPath(path_type=Path))
+@click.option("--out", type=NonEmptyPath(dir_okay=False, path_type=Path), default=Path("compare.pdf"),
               show_default=True, help="Comparison file: .pdf writes PDF + HTML, .html only HTML; "
                                       "<out>.summary.json is written beside it.")
 @click.option("--title", default=None, help="Title of the comparison.")

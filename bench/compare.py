@@ -68,16 +68,10 @@ DECISION_RULE = (f"a difference at one seed is established when the exact McNema
 
 def check_out(out: Path) -> Path:
     """The --out path: .pdf or .html in a writable folder; anything else is one line."""
-    out = Path(out)
-    if out.suffix.lower() not in OUT_EXTENSIONS:
-        raise BenchError(f"--out must end in {' or '.join(OUT_EXTENSIONS)}, got {out.name!r}")
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise BenchError(f"cannot write {out}: folder {parent} does not exist")
-    if out.is_dir():
-        raise BenchError(f"cannot write {out}: it is a directory")
-    art.check_writable_dir(parent, what="--out folder")
-    return out
+    from .report import check_out_path
+
+    # The same rule as the report's: the three files it writes, in a folder that exists and is writable.
+    return check_out_path(out)
 
 
 def summary_path(out: Path) -> Path:

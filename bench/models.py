@@ -95,14 +95,14 @@ def create_model(name: str, **kwargs) -> nn.Module:
         model = entry.builder(**kwargs)
     except BenchError:
         raise
-    except Exception as exc:  # the user's code can raise anything
+    except (Exception, SystemExit) as exc:  # the user's code can raise anything, sys.exit() included
         raise BenchError(f"{where}: building model {name!r} failed: {type(exc).__name__}: {exc}") from None
     if not isinstance(model, nn.Module):
         raise BenchError(f"{where}: the builder of {name!r} returned a {type(model).__name__}, not a torch nn.Module")
     try:
         with torch.no_grad():
             out = model.eval()(torch.zeros(2, 3, 32, 32))
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise BenchError(f"{where}: model {name!r} fails on a batch of 2 CIFAR-10 images (2x3x32x32): "
                          f"{type(exc).__name__}: {exc}") from None
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, NUM_CLASSES):

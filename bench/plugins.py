@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import importlib
 import importlib.util
+import math
 import os
 import sys
 import traceback
@@ -84,7 +85,7 @@ def _run_registration(load, source: dict, *, label: str, user_file: Path | None,
         _restore(before, module_name)
         message = exc.format_message()
         raise BenchError(message if Path(label).name in message else f"{label}: {message}") from None
-    except Exception as exc:  # the user's code can raise anything
+    except (Exception, SystemExit) as exc:  # the user's code can raise anything, sys.exit() included
         _restore(before, module_name)
         if debug:
             raise
@@ -168,6 +169,8 @@ def load_protocol(path: Path | None, *, base: Protocol = BUILTIN) -> Protocol:
         raise BenchError(f"{path}: study lists a model twice")
     reference = dict(base.reference)
     for name, table in _table(doc.get("reference", {}), f"{path}: [reference]").items():
+        if name not in known:
+            raise BenchError(f"{path}: [reference.{name}] names an unknown model; choose one of: {', '.join(known)}")
         table = _table(table, f"{path}: [reference.{name}]")
         bad = sorted(set(table) - set(REFERENCE_KEYS))
         if bad:
@@ -189,7 +192,8 @@ def _table(value, where: str) -> dict:
 
 
 def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite number (TOML also has nan and inf, which no setting here accepts)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _spec_values(table: dict, *, where: str) -> dict:

@@ -84,8 +84,10 @@ def check_out_path(out: Path, *, pending_dir: Path | None = None) -> Path:
         raise BenchError(f"cannot write {out}: folder {parent} does not exist")
     if not os.access(parent, os.W_OK):
         raise BenchError(f"cannot write {out}: folder {parent} is not writable")
-    if out.exists() and out.is_dir():
-        raise BenchError(f"cannot write {out}: it is a directory")
+    # The report writes three files; each must be writable before the first is written.
+    for path in (out, out.with_suffix(".html"), out.with_suffix(".pdf"), out.with_suffix(".summary.json")):
+        if path.is_dir():
+            raise BenchError(f"cannot write {path}: it is a directory")
     return out
 
 
@@ -850,16 +852,23 @@ def render_report(artifacts_dir: Path, out: Path, *, title: str | None = None, a
     language = i18n.Language(lang, digits)
     t0 = time.perf_counter()
     artifacts = load_artifacts(artifacts_dir)
-    summary = analyse(artifacts)
-    with i18n.activated(language):
-        context = build_context(artifacts, summary, title=title, author=author, affiliation=affiliation,
-                                data_dir=data_dir)
-        html = render_html(context)
+    import jinja2
+
+    try:
+        summary = analyse(artifacts)
+        with i18n.activated(language):
+            context = build_context(artifacts, summary, title=title, author=author, affiliation=affiliation,
+                                    data_dir=data_dir)
+            html = render_html(context)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, jinja2.UndefinedError) as exc:
+        # load_artifacts checks every field the report is known to use; this catches the rest.
+        raise BenchError(f"an artifact in {artifacts_dir} holds a value the report cannot use "
+                         f"({type(exc).__name__}: {exc}); check the files or train into a new directory") from None
     html_path, pdf_path = out.with_suffix(".html"), out.with_suffix(".pdf")
     try:
         pdf = render_pdf(html)
     except BenchError as exc:
-        if out.suffix != ".html":
+        if out.suffix.lower() != ".html":
             raise
         # Asked for HTML: a machine without Pango (a bare GPU box) still gets its report.
         pdf = None

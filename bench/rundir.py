@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,6 +183,7 @@ def read_members(root: Path) -> list[Member]:
         config = art.read_json(cfg_path, required={"artifact_format": int})
         art.check_format(config, cfg_path)
         art.check_fields(config, CONFIG_FIELDS, where=cfg_path)
+        check_config_values(config, cfg_path)
         if config["model"] != model or config["compute"]["seed"] != seed:
             raise BenchError(f"corrupt artifact {cfg_path}: it describes {config['model']} seed "
                              f"{config['compute']['seed']}, but lies in {model}/seed-{seed}")
@@ -253,6 +255,81 @@ def check_joinable(root: Path, *, directory: dict, protocols: dict[str, dict], f
     return discard
 
 
+def _bad(path: Path, what: str) -> BenchError:
+    return BenchError(f"corrupt artifact {path}: {what}")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def check_dataset_values(dataset: dict, path: Path) -> None:
+    """Values the report prints and computes with: 10 distinct class names, integer shapes and counts."""
+    classes = dataset["classes"]
+    if not classes or not all(isinstance(c, str) and c.strip() for c in classes) or len(set(classes)) != len(classes):
+        raise _bad(path, "'classes' must be distinct, non-empty names")
+    for split, shape in dataset["shapes"].items():
+        if not isinstance(shape, list) or not shape or not all(_is_int(v) and v >= 0 for v in shape):
+            raise _bad(path, f"shape of {split!r} is not a list of whole numbers")
+    for split, counts in dataset["counts"].items():
+        if not isinstance(counts, dict) or set(counts) != set(classes) or \
+                not all(_is_int(v) and v >= 0 for v in counts.values()):
+            raise _bad(path, f"counts of {split!r} are not whole numbers for each class")
+    for key in ("mean", "std"):
+        values = dataset["normalisation"][key]
+        if len(values) != 3 or not all(_is_number(v) for v in values):
+            raise _bad(path, f"normalisation {key} is not three numbers")
+    if "augmentation" in dataset and not isinstance(dataset["augmentation"], dict):
+        raise _bad(path, "'augmentation' should be an object")
+    if not isinstance(dataset.get("checksums", {}), dict):
+        raise _bad(path, "'checksums' should be an object")
+
+
+def check_manifest_values(manifest: dict, path: Path) -> None:
+    for key in ("models", "weights", "protocol", "executor"):
+        value = manifest.get(key)
+        if value is not None and not isinstance(value, dict):
+            raise _bad(path, f"{key!r} should be an object")
+    for key in ("models", "weights"):
+        for name, entry in (manifest.get(key) or {}).items():
+            if not isinstance(entry, dict):
+                raise _bad(path, f"{key}[{name!r}] should be an object")
+    if not all(_is_int(s) for s in manifest["seeds"]):
+        raise _bad(path, "'seeds' should be whole numbers")
+
+
+def check_config_values(config: dict, path: Path) -> None:
+    """The spec and layer values the report and verify use: refused here rather than crashed on later."""
+    spec = config["compute"]["spec"]
+    phases = spec["phases"]
+    if not phases or not all(isinstance(p, dict) and _is_number(p.get("lr")) and p["lr"] > 0
+                             and _is_int(p.get("epochs")) and p["epochs"] >= 1 for p in phases):
+        raise _bad(path, "compute.spec.phases must be a non-empty list of {lr > 0, epochs >= 1}")
+    for key, check in (("batch_size", lambda v: _is_int(v) and v >= 1),
+                       ("weight_decay", lambda v: _is_number(v) and v >= 0),
+                       ("momentum", lambda v: _is_number(v) and v >= 0),
+                       ("backbone_lr_scale", lambda v: _is_number(v) and v >= 0)):
+        if key in spec and not check(spec[key]):
+            raise _bad(path, f"compute.spec.{key} = {spec[key]!r} is out of range")
+    compute = config["compute"]
+    if "eval_batch_size" in compute and not (_is_int(compute["eval_batch_size"]) and compute["eval_batch_size"] >= 1):
+        raise _bad(path, "compute.eval_batch_size must be a whole number >= 1")
+    legal = {"precision": ("fp32", "bf16"), "pipeline": ("fast", "torchvision"), "device_type": ("cpu", "cuda"),
+             "compile": ("none", "default", "reduce-overhead")}
+    for key, choices in legal.items():
+        if key in compute and compute[key] not in choices:
+            raise _bad(path, f"compute.{key} = {compute[key]!r}, expected one of: {', '.join(choices)}")
+    for key, value in compute["model_kwargs"].items():
+        if key in ("frozen_blocks", "image_size") and not _is_int(value):
+            raise _bad(path, f"compute.model_kwargs.{key} should be a whole number")
+    if not all(isinstance(row, dict) and _is_int(row.get("params")) for row in config["layers"]):
+        raise _bad(path, "'layers' rows should be objects with whole-number params")
+
+
 def load_artifacts(root: Path) -> Artifacts:
     """Read and check a whole run directory: every artifact's shape, and that its members belong together."""
     root = Path(root)
@@ -264,15 +341,17 @@ def load_artifacts(root: Path) -> Artifacts:
         raise BenchError(f"{root} is not a bench artifacts directory (no {art.MANIFEST}); "
                          "run `bench all` or `bench train` into it first")
     manifest = read_manifest(root)
+    check_manifest_values(manifest, root / art.MANIFEST)
     dataset = art.read_json(root / art.DATASET, required=DATASET_FIELDS)
+    check_dataset_values(dataset, root / art.DATASET)
     classes = dataset["classes"]
-    n_test = dataset["shapes"]["test"][0] if dataset["shapes"]["test"] else None
-    if not isinstance(n_test, int) or not classes or not all(isinstance(c, str) for c in classes):
-        raise BenchError(f"corrupt artifact {root / art.DATASET}: classes or test-set shape unreadable")
+    n_test = dataset["shapes"]["test"][0]
     if dataset["digests"] != manifest["directory"].get("data"):
         raise BenchError(f"{root / art.DATASET} describes other data than {root / art.MANIFEST} records; "
                          "the directory is damaged or mixed: train into a new --artifacts directory")
     samples = (root / art.SAMPLES).read_bytes() if (root / art.SAMPLES).is_file() else None
+    if samples is not None and not samples.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise BenchError(f"corrupt artifact {root / art.SAMPLES}: not a PNG image")
     members = read_members(root)
     if not members:
         raise BenchError(f"{root} holds no trained model (no <model>/seed-<n>/config.json)")
@@ -287,6 +366,9 @@ def load_artifacts(root: Path) -> Artifacts:
             if metrics["status"] not in STATUSES:
                 raise BenchError(f"corrupt artifact {metrics_path}: status {metrics['status']!r}, "
                                  f"expected one of: {', '.join(STATUSES)}")
+            for key in ("train_seconds", "eval_seconds"):
+                if metrics.get(key) is not None and not _is_number(metrics[key]):
+                    raise _bad(metrics_path, f"{key!r} should be a number")
             if metrics["fingerprint"] != m.config["fingerprint"]:
                 raise BenchError(f"{metrics_path} does not belong to {m.path / art.CONFIG} (other fingerprint); "
                                  f"retrain {m.model} seed {m.seed} with --force")

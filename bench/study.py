@@ -209,6 +209,35 @@ def _merged_protocol(old: dict, new: dict | None) -> dict:
             "reference": {**old.get("reference", {}), **new["reference"]}}
 
 
+def preflight(plan: Plan, jobs: list[Job]) -> None:
+    """Each job's own files, checked before the run directory is written: a finished run of another
+    configuration, or a checkpoint that is damaged, foreign or inconsistent, is refused here."""
+    for job in jobs:
+        folder = art.seed_dir(plan.out, *_ms(job))
+        expected = fingerprint({**plan.protocols[job.model], "seed": job.seed})
+        hint = "use another --artifacts directory, or --force to train it again"
+        if (folder / art.METRICS).exists():
+            done = art.read_json(folder / art.METRICS, required={"fingerprint": str, "status": str})
+            if done["fingerprint"] != expected:
+                raise BenchError(f"{folder} holds a finished run with a different configuration; {hint}")
+            continue
+        if (folder / art.CHECKPOINT).exists():
+            state = art.load_checkpoint(folder / art.CHECKPOINT)
+            if not isinstance(state, dict) or state.get("fingerprint") != expected:
+                raise BenchError(f"checkpoint {folder / art.CHECKPOINT} was written with a different configuration; "
+                                 f"{hint}")
+            check_checkpoint_epoch(state, plan.specs[job.model].epochs, folder / art.CHECKPOINT)
+
+
+def check_checkpoint_epoch(state: dict, epochs: int, path: Path) -> None:
+    epoch, history = state.get("epoch"), state.get("history")
+    if not (isinstance(epoch, int) and not isinstance(epoch, bool) and 0 < epoch <= epochs
+            and isinstance(history, list) and len(history) == epoch):
+        raise BenchError(f"checkpoint {path} is inconsistent (epoch {epoch!r} of {epochs}, "
+                         f"{len(history) if isinstance(history, list) else '?'} history rows); "
+                         "re-run with --force to start this model again")
+
+
 def _ms(job: Job) -> tuple[str, int]:
     return job.model, job.seed
 
@@ -248,7 +277,11 @@ def _recorder(out: Path, *, command: list[str], force: bool, log) -> Recorder:
         update_manifest(out, models={job.key: {"status": "failed", "error": error, "finished_at": None,
                                                **({"ran_on": where} if where else {})}})
 
-    recorder = Recorder(started=started, finished=finished, failed=failed, log=log)
+    def stopped(job: Job, wall: float, *, resumed: bool) -> None:
+        earlier = (old(job).get("wall_seconds") or 0.0) if resumed else 0.0
+        update_manifest(out, models={job.key: {"status": "interrupted", "wall_seconds": wall + earlier}})
+
+    recorder = Recorder(started=started, finished=finished, failed=failed, stopped=stopped, log=log)
     return recorder
 
 
@@ -275,6 +308,9 @@ def run_plan(plan: Plan, *, force: bool, show_progress: bool, log, command: list
     results = {}
     with RunLock(out):
         discard = check_joinable(out, directory=plan.directory, protocols=plan.protocols, force=force)
+        jobs = [Job(name, seed) for name in plan.models for seed in plan.seeds]
+        if not force:
+            preflight(plan, [j for j in jobs if art.seed_dir(out, *_ms(j)) not in discard])
         reset = bool(discard) and (out / art.MANIFEST).exists() and \
             art.read_json(out / art.MANIFEST).get("directory") != plan.directory
         for path in discard:
@@ -295,7 +331,6 @@ def run_plan(plan: Plan, *, force: bool, show_progress: bool, log, command: list
                         profile=asdict(plan.profile), options=asdict(plan.options),
                         weights={**(before.get("weights") or {}), **plan.weights}, command=command)
         recorder = _recorder(out, command=command, force=force, log=log)
-        jobs = [Job(name, seed) for name in plan.models for seed in plan.seeds]
         common = dict(options=plan.options, profile=asdict(plan.profile), directory_fingerprint=dir_fp)
         if executor.name == "local":
             def fit_job(job: Job, on_start):
@@ -392,22 +427,30 @@ def verify_run(run_dir: Path, *, data_dir: Path, device: str | None, vgg_weights
         log("bitwise equality is not expected: " + "; ".join(notes) + "; the largest differences are reported")
     profile = Profile(**recorded["profile"])
     # Check the pixels only if the recorded run did.
-    check_pixels = artifacts.dataset["checksums"]["train"]["ok"] is not None
+    recorded_check = ((artifacts.dataset.get("checksums") or {}).get("train") or {})
+    check_pixels = isinstance(recorded_check, dict) and recorded_check.get("ok") is not None
     _, splits, facts = prepare_data(data_dir, profile, download=download, verify=check_pixels)
     if facts["digests"] != artifacts.dataset["digests"]:
         raise BenchError(f"the data in {data_dir} differs from the data {run_dir} was trained on "
                          "(split digests differ); point --data-dir at the same CIFAR-10 files")
+    # Every run's recipe is read and checked before the first one is retrained.
     vgg_cache: dict = {}
-    rows = []
+    recipes = {}
     for run in runs:
         if run.status == "incomplete":
-            rows.append({"model": run.model, "seed": run.seed, "status": "unfinished, not verified"})
             continue
         compute = run.config["compute"]
-        options = RunOptions(device=device, precision=compute["precision"], pipeline=compute["pipeline"],
-                             num_workers=compute["num_workers"] or 2, deterministic=compute["deterministic"],
-                             channels_last=compute["channels_last"], eval_batch_size=compute["eval_batch_size"],
-                             compile=compute["compile"])
+        try:
+            options = RunOptions(device=device, precision=compute["precision"], pipeline=compute["pipeline"],
+                                 num_workers=compute["num_workers"] or 2, deterministic=compute["deterministic"],
+                                 channels_last=compute["channels_last"], eval_batch_size=compute["eval_batch_size"],
+                                 compile=compute["compile"])
+            kwargs = dict(compute["model_kwargs"])
+            weights = {"source": compute["weights_source"], "sha256": compute["weights_sha256"]}
+            profile_record = compute["profile"]
+        except KeyError as exc:
+            raise BenchError(f"corrupt artifact {run.path / art.CONFIG}: no compute.{exc.args[0]} field") from None
+        spec = spec_from_config(run.config)
         recorded_source = compute.get("model_source", {"kind": "built-in"})
         if recorded_source.get("kind") != "built-in":
             if run.model not in model_names():
@@ -416,9 +459,8 @@ def verify_run(run_dir: Path, *, data_dir: Path, device: str | None, vgg_weights
             current = get_entry(run.model).source
             if current.get("sha256") != recorded_source.get("sha256"):
                 notes.append(f"{run.model}'s code differs from the recorded one ({describe_source(current)} now)")
-        kwargs = dict(compute["model_kwargs"])
         if run.model == "vgg16":
-            pretrained = not compute["weights_source"].startswith("none")
+            pretrained = not str(compute["weights_source"]).startswith("none")
             if pretrained not in vgg_cache:
                 vgg_cache[pretrained] = resolve_vgg_weights(vgg_weights, pretrained=pretrained, download=download)
             state, source = vgg_cache[pretrained]
@@ -427,12 +469,17 @@ def verify_run(run_dir: Path, *, data_dir: Path, device: str | None, vgg_weights
                 notes.append(f"VGG16 weights file differs from the recorded one (sha256 {digest[:12]}... vs "
                              f"{compute['weights_sha256'][:12]}...)")
             kwargs["state_dict"] = state
+        recipes[(run.model, run.seed)] = (spec, options, kwargs, weights, profile_record)
+    rows = []
+    for run in runs:
+        if run.status == "incomplete":
+            rows.append({"model": run.model, "seed": run.seed, "status": "unfinished, not verified"})
+            continue
+        spec, options, kwargs, weights, profile_record = recipes[(run.model, run.seed)]
         log(f"verifying {run.model} seed {run.seed} ...")
         with tempfile.TemporaryDirectory(prefix="bench-verify-") as tmp:
-            metrics = fit(spec_from_config(run.config), splits, seed=run.seed, options=options, out_dir=Path(tmp),
-                          model_kwargs=kwargs, weights={"source": compute["weights_source"],
-                                                        "sha256": compute["weights_sha256"]},
-                          profile=compute["profile"], data_facts=facts)
+            metrics = fit(spec, splits, seed=run.seed, options=options, out_dir=Path(tmp), model_kwargs=kwargs,
+                          weights=weights, profile=profile_record, data_facts=facts)
             new_hist = art.read_history(Path(tmp) / art.HISTORY)
             new_pred = art.read_predictions(Path(tmp) / art.PREDICTIONS) if metrics["status"] == "complete" else None
         keys = [k for k in art.HISTORY_FIELDS if k != "seconds"]

@@ -335,8 +335,13 @@ def fit(spec: TrainSpec, splits: Splits, *, seed: int, options: RunOptions, out_
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             history, start_epoch, elapsed = state["history"], state["epoch"], state["train_seconds"]
-        except (KeyError, RuntimeError, ValueError) as exc:
-            raise BenchError(f"checkpoint {ckpt_path} is incomplete ({exc}); re-run with --force") from None
+            ok = (isinstance(start_epoch, int) and 0 < start_epoch <= spec.epochs and isinstance(history, list)
+                  and len(history) == start_epoch and isinstance(elapsed, (int, float)))
+            if not ok:
+                raise ValueError(f"epoch {start_epoch!r} of {spec.epochs} with {len(history)} history rows")
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            raise BenchError(f"checkpoint {ckpt_path} is incomplete or inconsistent ({exc}); "
+                             "re-run with --force") from None
         log(f"{spec.model} seed {seed}: resuming after epoch {start_epoch}/{spec.epochs}")
     if on_start is not None:
         on_start(start_epoch)

@@ -191,6 +191,10 @@ BAD_PROTOCOLS = [
     ("study-twice", "study = ['mlp', 'mlp']\n", "twice"),
     ("reference-range", "[reference.mlp]\naccuracy = 51.3\n", "between 0 and 1"),
     ("not-toml", "[models.mlp\n", "not valid TOML"),
+    ("reference-nan", "[reference.mlp]\naccuracy = nan\n", "between 0 and 1"),
+    ("reference-inf-loss", "[reference.mlp]\nloss = inf\n", ">= 0"),
+    ("reference-unknown-model", "[reference.nosuch]\naccuracy = 0.5\n", "unknown model"),
+    ("lr-nan", "[models.mlp]\nphases = [{lr = nan, epochs = 2}]\n", "learning rates in (0, 10]"),
 ]
 
 
@@ -208,6 +212,7 @@ BAD_MODEL_FILES = [
     ("clash-with-builtin", TINY_MODEL.replace('"tinynet"', '"cnn"'), "clashes with the built-in model"),
     ("bad-name", TINY_MODEL.replace('"tinynet"', '"Tiny Net"'), "is not allowed"),
     ("registers-nothing", "x = 1\n", "registered no model"),
+    ("sys-exit-at-import", "import sys\nsys.exit(3)\n", "failed to import: SystemExit"),
 ]
 
 
@@ -231,6 +236,7 @@ def test_missing_file_and_module(tmp_path):
     ("return nn.Linear(5, 10)", "fails on a batch of 2 CIFAR-10 images"),
     ("return nn.Sequential(nn.Flatten(), nn.Linear(3072, 100))", "returns (2, 100)"),
     ("raise RuntimeError('no GPU here')", "building model 'tinynet' failed: RuntimeError: no GPU here"),
+    ("import sys; sys.exit(4)", "building model 'tinynet' failed: SystemExit"),
 ])
 def test_bad_builder_is_refused_before_training(cifar_root, tmp_path, body, phrase):
     text = TINY_MODEL.split("def tinynet():")[0] + f"def tinynet():\n    {body}\n"

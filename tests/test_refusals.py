@@ -164,6 +164,46 @@ def _drop_an_epoch(run: Path):
 DAMAGED[3] = ("history-missing-epoch", _drop_an_epoch, "epochs")
 
 
+def _alias_seed(run: Path):
+    """seed-01 beside seed-1: int() reads both as seed 1, which would count it twice."""
+    shutil.copytree(art.seed_dir(run, "mlp", 1), run / "mlp" / "seed-01")
+
+
+def _linked_seed(run: Path):
+    os.symlink(art.seed_dir(run, "mlp", 1), run / "mlp" / "seed-5")
+
+
+def _nan_logits(a):
+    a["logits"] = a["logits"].copy()
+    a["logits"][3, 0] = np.nan
+    return a
+
+
+DAMAGED += [
+    ("seed-alias", _alias_seed, "not a seed folder bench wrote"),
+    ("seed-link", _linked_seed, "is a link"),
+    ("duplicate-classes", _edit_json(art.DATASET, lambda d: _set(d, "classes", ["cat"] * 10)), "distinct"),
+    ("counts-not-classes", _edit_json(art.DATASET, lambda d: _set(d, "counts.test", {"x": 1})), "counts"),
+    ("normalisation-text", _edit_json(art.DATASET, lambda d: _set(d, "normalisation.mean", ["a", "b", "c"])),
+     "normalisation"),
+    ("shape-text", _edit_json(art.DATASET, lambda d: _set(d, "shapes.train", ["a", 32, 32, 3])), "shape"),
+    ("predictions-nan", _predictions(_nan_logits), "NaN or infinite"),
+    ("phases-text", _edit_json(f"{SEED0}/{art.CONFIG}",
+                               lambda c: _set(c, "compute.spec.phases", [{"lr": "0.1", "epochs": "1"}])), "phases"),
+    ("phases-empty", _edit_json(f"{SEED0}/{art.CONFIG}", lambda c: _set(c, "compute.spec.phases", [])), "phases"),
+    ("layers-ints", _edit_json(f"{SEED0}/{art.CONFIG}", lambda c: _set(c, "layers", [1, 2])), "layers"),
+    ("eval-batch-zero", _edit_json(f"{SEED0}/{art.CONFIG}", lambda c: _set(c, "compute.eval_batch_size", 0)),
+     "eval_batch_size"),
+    ("precision-fp64", _edit_json(f"{SEED0}/{art.CONFIG}", lambda c: _set(c, "compute.precision", "fp64")),
+     "precision"),
+    ("manifest-model-entry-text", _edit_json(art.MANIFEST, lambda m: _set(m, "models.mlp/seed-0", "x")),
+     "should be an object"),
+    ("train-seconds-text", _edit_json(f"{SEED0}/{art.METRICS}", lambda m: _set(m, "train_seconds", "abc")),
+     "train_seconds"),
+    ("samples-not-png", _write(art.SAMPLES, b"GIF89a not a png"), "not a PNG"),
+]
+
+
 @pytest.fixture
 def damaged_copy(tmp_path, tiny_run):
     def make(damage) -> Path:
@@ -220,7 +260,7 @@ TRAIN_REFUSALS = [
     ("other-pipeline", ["--input-pipeline", "torchvision", "--num-workers", "0"], "another protocol"),
     ("unknown-model", ["--model-name-placeholder"], "unknown model"),
     ("seed-twice", ["--seeds", "1,1"], "twice"),
-    ("too-many-seeds", ["--seeds", "100000"], "too many"),
+    ("too-many-seeds", ["--seeds", "100000"], "between 1 and 100"),
     ("seed-too-large", ["--seeds", "0,99999999999"], "between 0 and"),
     ("negative-seed", ["--seed", "-1"], "--seed"),
     ("huge-image-size", ["--image-size", "100000"], "--image-size"),
@@ -413,3 +453,58 @@ def test_ray_options_need_the_ray_executor(cli_run, cifar_root, tmp_path):
     line = assert_one_line_error(CliRunner().invoke(cli, ["train", "mlp", *_train_args(cifar_root, tmp_path / "r"),
                                                           "--gpus-per-job", "0.25"]))
     assert "need --executor ray" in line
+
+
+
+def _foreign_metrics(run: Path):
+    _edit_json(f"{SEED0}/{art.METRICS}", lambda m: _set(m, "fingerprint", "2" * 16))(run)
+
+
+def _forged_checkpoint(run: Path):
+    import torch
+
+    folder = art.seed_dir(run, "mlp", 0)
+    state = torch.load(folder / art.CHECKPOINT, weights_only=True)
+    state["epoch"] = 99
+    torch.save(state, folder / art.CHECKPOINT)
+    (folder / art.METRICS).unlink()
+    (folder / art.PREDICTIONS).unlink()
+
+
+def _garbage_checkpoint(run: Path):
+    folder = art.seed_dir(run, "mlp", 0)
+    (folder / art.CHECKPOINT).write_bytes(b"not a checkpoint")
+    (folder / art.METRICS).unlink()
+
+
+@pytest.mark.parametrize("damage,phrase", [
+    (_foreign_metrics, "different configuration"),
+    (_forged_checkpoint, "inconsistent"),
+    (_garbage_checkpoint, "corrupt checkpoint"),
+], ids=["foreign-metrics", "forged-checkpoint-epoch", "garbage-checkpoint"])
+def test_a_jobs_own_files_are_checked_before_the_manifest_is_written(cli_run, cifar_root, tmp_path, damage,
+                                                                      phrase):
+    run = tmp_path / "run"
+    shutil.copytree(cli_run, run)
+    damage(run)
+    before = tree_digest(run)
+    line = assert_one_line_error(CliRunner().invoke(cli, ["train", "mlp", *_train_args(cifar_root, run),
+                                                          "--no-verify"]))
+    assert phrase in line
+    assert tree_digest(run) == before
+
+
+@pytest.mark.parametrize("args,phrase", [
+    (["--seeds", "0"], "between 1 and 100"),
+    (["--artifacts", ""], "empty path"),
+])
+def test_more_option_refusals(cifar_root, tmp_path, args, phrase):
+    result = CliRunner().invoke(cli, ["train", "mlp", *_train_args(cifar_root, tmp_path / "r"), *args])
+    line = assert_one_line_error(result, code=result.exit_code if result.exit_code in (1, 2) else 1)
+    assert phrase in line
+
+
+def test_empty_entries_of_bench_models_from_name_nothing(monkeypatch):
+    monkeypatch.setenv("BENCH_MODELS_FROM", "::")
+    result = CliRunner().invoke(cli, ["models"])
+    assert result.exit_code == 0, result.output

@@ -29,5 +29,6 @@ class Recorder:
     started: Callable[..., None]          # (job, epoch, where=None)
     finished: Callable[..., None]         # (job, metrics, wall_seconds, where=None)
     failed: Callable[..., None]           # (job, error, where=None)
+    stopped: Callable[..., None]          # (job, wall_seconds, resumed): interrupted; its time so far is kept
     log: Callable[[str], None] = print
     counts: dict = field(default_factory=lambda: {"finished": 0, "failed": 0, "skipped": 0})

@@ -18,7 +18,13 @@ def run_local(jobs: list[Job], *, fit_job, recorder: Recorder) -> dict:
             ran.append(epoch)
             recorder.started(job, epoch)
 
-        metrics = fit_job(job, on_start=on_start)
+        try:
+            metrics = fit_job(job, on_start=on_start)
+        except BaseException:
+            # Interrupted or failed mid-training: keep the time spent, so that a resumed run adds to it.
+            if ran:
+                recorder.stopped(job, time.perf_counter() - t0, resumed=ran[0] > 0)
+            raise
         results[(job.model, job.seed)] = metrics
         if not ran:
             recorder.counts["skipped"] += 1
