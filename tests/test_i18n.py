@@ -161,7 +161,7 @@ def test_persian_report_is_right_to_left_in_persian_digits(persian):
     assert not re.findall(r"[0-9]", visible), re.findall(r".{20}[0-9].{20}", visible)[:5]
     assert "۴۵٬۰۰۰" in visible and "۸۰٫۰٪" in visible
     # Model names, code and hashes stay Latin and left to right, inside isolates or dir="ltr" elements.
-    assert "\u2066MLP\u2069" in html and '<code dir="ltr">bench all</code>' in html
+    assert "\u2066MLP\u2069" in html and '<code dir="ltr" class="command"><span class="arg">bench</span> ' in html
     assert '<span class="mono small" dir="ltr">SHA-256 ' in html
     assert "\u2067یادگیری انتقالی VGG16\u2069" in html
     # The shipped font is embedded in the HTML (self-contained) and named first.
