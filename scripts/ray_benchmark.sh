@@ -9,6 +9,7 @@
 # DEVICE=cuda, also 4 models x 5 seeds with --gpus-per-job 1 and 0.25 (set GPU=1).
 set -euo pipefail
 data=${1:?DATA_DIR} out=${2:-$(mktemp -d)}
+mkdir -p "$out"
 export PYTHONUNBUFFERED=1 MPLBACKEND=Agg
 device=${DEVICE:-cpu}
 common=(--profile smoke --device "$device" --data-dir "$data" --no-download)
