@@ -118,14 +118,10 @@ def ci_points(ci: dict | None, digits: int = 2) -> str:
 
 
 def _decision(p_value: float, ci: tuple[float, float]) -> str:
-    """'b', 'a' or 'none' for a difference B - A: a side wins only when the test and the interval agree."""
-    if p_value >= ALPHA:
-        return "none"
-    if ci[0] > 0:
-        return "b"
-    if ci[1] < 0:
-        return "a"
-    return "none"
+    """'b', 'a' or 'none' for a difference B - A: the report's rule (analysis._decision), whose first side is B here."""
+    from .analysis import _decision as report_decision
+
+    return {"a": "b", "b": "a", "none": "none"}[report_decision(p_value, ci)]
 
 
 def _complete(artifacts: Artifacts, model: str) -> dict[int, Any]:
