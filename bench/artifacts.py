@@ -45,6 +45,8 @@ HISTORY = "history.csv"
 PREDICTIONS = "predictions.npz"
 METRICS = "metrics.json"
 CHECKPOINT = "checkpoint.pt"
+# Every file of one <model>/seed-<n> folder; --force removes them all before training it again.
+SEED_FILES = (CHECKPOINT, METRICS, PREDICTIONS, HISTORY, CONFIG)
 
 # Columns of history.csv, in order.
 HISTORY_FIELDS = (

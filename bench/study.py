@@ -347,7 +347,7 @@ def run_plan(plan: Plan, *, force: bool, show_progress: bool, log, command: list
 
             if force:
                 for job in jobs:
-                    for name in (art.CHECKPOINT, art.METRICS, art.PREDICTIONS, art.HISTORY, art.CONFIG):
+                    for name in art.SEED_FILES:
                         (art.seed_dir(out, *_ms(job)) / name).unlink(missing_ok=True)
             results, cluster = run_ray(
                 jobs, job_args=lambda job: dict(spec=plan.specs[job.model], seed=job.seed,

@@ -302,7 +302,7 @@ def fit(spec: TrainSpec, splits: Splits, *, seed: int, options: RunOptions, out_
         stray.unlink(missing_ok=True)
 
     if force:
-        for name in (art.CHECKPOINT, art.METRICS, art.PREDICTIONS, art.HISTORY, art.CONFIG):
+        for name in art.SEED_FILES:
             (out_dir / name).unlink(missing_ok=True)
     elif metrics_path.exists():
         done = art.read_json(metrics_path)
