@@ -10,7 +10,7 @@ ARTIFACT_FORMAT = 2
 def __getattr__(name):
     # `from bench import register_model` without importing torch for every `import bench`.
     if name == "register_model":
-        from .models import register_model
+        from bench.models.registry import register_model
 
         return register_model
     raise AttributeError(f"module 'bench' has no attribute {name!r}")

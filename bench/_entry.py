@@ -6,7 +6,7 @@ import sys
 
 def main() -> None:
     try:
-        from .cli import main as run
+        from bench.cli import main as run
 
         run()
     except KeyboardInterrupt:

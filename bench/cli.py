@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from .errors import BenchError
+from bench.errors import BenchError
 
 ARTIFACTS_ROOT = Path("artifacts")
 
@@ -132,7 +132,7 @@ def _log(msg: str) -> None:
     click.echo(msg, err=True)
 
 
-# bench.train.COMPILE_MODES, spelled out here so that the CLI starts without importing torch.
+# bench.engine.train.COMPILE_MODES, spelled out here so that the CLI starts without importing torch.
 COMPILE_CHOICE = click.Choice(["none", "default", "reduce-overhead"])
 
 _DATA_OPTIONS = [
@@ -169,7 +169,7 @@ _PLUGIN_OPTIONS = [
 
 def _activate(models_from, protocol_file):
     """Plug in entry-point and --models-from models, then read the protocol file; returns the Protocol."""
-    from .plugins import activate
+    from bench.models.plugins import activate
 
     ctx = click.get_current_context()
     return activate(models_from, protocol_file, debug=bool(ctx.find_root().obj and ctx.find_root().obj.get("debug")))
@@ -254,16 +254,16 @@ def _run_training(models, *, protocol, data_dir, download, verify, profile_name,
                   input_pipeline, num_workers, seed, seeds, epochs, vgg_weights, pretrained, frozen_blocks,
                   image_size, compile_mode, deterministic, force, dry_run, executor, ray_address, cpus_per_job,
                   gpus_per_job, max_retries) -> Path:
-    from .data import default_data_dir
-    from .models import resolve_vgg_weights
-    from .protocol import get_profile, spec_for
-    from .study import ExecutorOptions, command_line, plan_training, prepare_data, run_plan
-    from .train import RunOptions, resolve_device, resolve_precision
+    from bench.data.cifar10 import default_data_dir
+    from bench.models.registry import resolve_vgg_weights
+    from bench.protocol import get_profile, spec_for
+    from bench.runner.study import ExecutorOptions, command_line, plan_training, prepare_data, run_plan
+    from bench.engine.train import RunOptions, resolve_device, resolve_precision
 
     profile = get_profile(profile_name)
     seed_list = parse_seeds(seeds) if seeds is not None else [seed]
     if executor == "ray":
-        from .executors.ray import require_ray
+        from bench.executors.ray import require_ray
 
         require_ray()
         # The driver need not have the GPUs its cluster has.
@@ -284,8 +284,7 @@ def _run_training(models, *, protocol, data_dir, download, verify, profile_name,
                 "models": {m: spec_for(m, profile, protocol=protocol, epochs=epochs).to_dict() for m in models}}
         click.echo(json.dumps(plan, indent=2))
         return out
-    from . import artifacts as art
-
+    from bench.rundir import layout as art
     # Everything that can fail on bad input is checked before the first write: the destination,
     # the weights, the data, every model's protocol, then (under the lock) the run directory.
     art.check_writable_dir(out)
@@ -315,7 +314,7 @@ def _run_training(models, *, protocol, data_dir, download, verify, profile_name,
 @plugin_options
 def train(models, models_from, protocol_file, **kwargs):
     """Train MODELS (see `bench models`) and save their artifacts."""
-    from .models import get_entry
+    from bench.models.registry import get_entry
 
     protocol = _activate(models_from, protocol_file)
     for m in models:
@@ -327,7 +326,7 @@ def train(models, models_from, protocol_file, **kwargs):
 
 def report_language_options(fn):
     """--lang and --digits of the commands that write a report (bench/i18n.py)."""
-    from .i18n import DIGITS, languages
+    from bench.render.i18n import DIGITS, languages
 
     fn = click.option("--digits", type=click.Choice(DIGITS), default="native", show_default=True,
                       help="Digits of the report's numbers: the language's own (Persian ۰-۹ for fa) or latin.")(fn)
@@ -348,21 +347,21 @@ def report_language_options(fn):
 @plugin_options
 def all_(out, title, author, affiliation, lang, digits, models_from, protocol_file, **kwargs):
     """Train every model of the study (the protocol's `study` list), then write the report."""
-    from .data import default_data_dir
-    from .i18n import Language
+    from bench.data.cifar10 import default_data_dir
+    from bench.render.i18n import Language
 
     Language(lang, digits)  # a language that cannot be loaded fails now, not after the training
     protocol = _activate(models_from, protocol_file)
     report_out = out
     if report_out is not None:
-        from .report import check_out_path
+        from bench.render.report import check_out_path
 
         # Fail before hours of training, not after; the run directory itself is made by training.
         check_out_path(report_out, pending_dir=kwargs["artifacts_dir"] or ARTIFACTS_ROOT / kwargs["profile_name"])
     run_dir = _run_training(list(protocol.study), protocol=protocol, **kwargs)
     if kwargs["dry_run"]:
         return
-    from .report import render_report
+    from bench.render.report import render_report
 
     report_out = report_out or run_dir / "report.pdf"
     written = render_report(run_dir, report_out, title=title, author=author, affiliation=affiliation,
@@ -379,11 +378,11 @@ def all_(out, title, author, affiliation, lang, digits, models_from, protocol_fi
               help="Images per class in the sample grid.")
 def data(data_dir, download, verify, profile_name, artifacts_dir, per_class):
     """Load, verify and describe CIFAR-10 and the study's split."""
-    from . import artifacts as art
-    from .data import default_data_dir
-    from .protocol import get_profile
-    from .rundir import RunLock
-    from .study import prepare_data, write_data_artifacts
+    from bench.rundir import layout as art
+    from bench.data.cifar10 import default_data_dir
+    from bench.protocol import get_profile
+    from bench.rundir.rundir import RunLock
+    from bench.runner.study import prepare_data, write_data_artifacts
 
     profile = get_profile(profile_name)
     out = artifacts_dir or ARTIFACTS_ROOT / profile.name
@@ -412,8 +411,8 @@ def data(data_dir, download, verify, profile_name, artifacts_dir, per_class):
 @plugin_options
 def models(profile_name, models_from, protocol_file):
     """List the registered models (built-in and plugged in), their sizes, sources and protocols."""
-    from .models import count_parameters, create_model, describe_source, get_entry, model_names
-    from .protocol import get_profile, spec_for
+    from bench.models.registry import count_parameters, create_model, describe_source, get_entry, model_names
+    from bench.protocol import get_profile, spec_for
 
     protocol = _activate(models_from, protocol_file)
     profile = get_profile(profile_name)
@@ -436,8 +435,8 @@ def models(profile_name, models_from, protocol_file):
 @plugin_options
 def protocol(models_from, protocol_file):
     """Print the active protocol (built-in, plus --protocol FILE) as TOML: a starting point for your own."""
-    from .models import model_names
-    from .plugins import protocol_toml
+    from bench.models.registry import model_names
+    from bench.models.plugins import protocol_toml
 
     active = _activate(models_from, protocol_file)
     click.echo(protocol_toml(active, model_names()), nl=False)
@@ -464,10 +463,10 @@ def speed(device, model_list, precision, steps, warmup, repeats, num_workers, co
     """Benchmark training throughput of the fast and torchvision input pipelines, side by side."""
     import os
 
-    from . import artifacts as art
-    from .models import get_entry, model_names
-    from .speed import format_table, run_speed
-    from .train import resolve_device, resolve_precision, versions, device_name
+    from bench.rundir import layout as art
+    from bench.models.registry import get_entry, model_names
+    from bench.runner.speed import format_table, run_speed
+    from bench.engine.train import resolve_device, resolve_precision, versions, device_name
 
     names = [m.strip() for m in model_list.split(",") if m.strip()]
     if not names:
@@ -503,9 +502,9 @@ def speed(device, model_list, precision, steps, warmup, repeats, num_workers, co
               help="The files or modules of plugged-in models in the run (as given to `bench train`).")
 def verify(artifacts_dir, data_dir, download, device, vgg_weights, model_list, models_from):
     """Re-run a recorded run from its configs and check the results are bitwise identical."""
-    from .data import default_data_dir
-    from .study import verify_run
-    from .train import resolve_device
+    from bench.data.cifar10 import default_data_dir
+    from bench.runner.study import verify_run
+    from bench.engine.train import resolve_device
 
     _activate(models_from, None)
     if device:
@@ -537,7 +536,7 @@ def verify(artifacts_dir, data_dir, download, device, vgg_weights, model_list, m
 @report_language_options
 def report(artifacts_dir, out, title, author, affiliation, data_dir, lang, digits):
     """Render the HTML and PDF report from ARTIFACTS_DIR alone."""
-    from .report import render_report
+    from bench.render.report import render_report
 
     for path in render_report(artifacts_dir, out, title=title, author=author, affiliation=affiliation,
                               data_dir=data_dir, log=_log, lang=lang, digits=digits):
@@ -556,7 +555,7 @@ def export_group():
               help="TensorBoard log directory; each seed goes to <logdir>/<model>/seed-<n>.")
 def export_tensorboard_cmd(run_dir, logdir):
     """Write RUN_DIR's histories, test metrics, hyperparameters and confusion matrices as TensorBoard events."""
-    from .export.tensorboard import export_tensorboard
+    from bench.export.tensorboard import export_tensorboard
 
     for line in export_tensorboard(run_dir, logdir).lines():
         click.echo(line)
@@ -569,7 +568,7 @@ def export_tensorboard_cmd(run_dir, logdir):
 @click.option("--experiment", default=None, help="Experiment name. Default: the run directory's folder name.")
 def export_mlflow_cmd(run_dir, tracking_uri, experiment):
     """Log RUN_DIR's seeds as MLflow runs: parameters, per-epoch and test metrics, and artifacts."""
-    from .export.mlflow import export_mlflow
+    from bench.export.mlflow import export_mlflow
 
     for line in export_mlflow(run_dir, tracking_uri, experiment).lines():
         click.echo(line)
@@ -584,7 +583,7 @@ def export_mlflow_cmd(run_dir, tracking_uri, experiment):
 @click.option("--title", default=None, help="Title of the comparison.")
 def compare(run_a, run_b, out, title):
     """Compare two run directories: paired tests where they share a test set, and every setting that differs."""
-    from .compare import check_out, format_table, write_compare
+    from bench.results.compare import check_out, format_table, write_compare
 
     check_out(out)
     summary, written = write_compare(run_a, run_b, out, title=title)

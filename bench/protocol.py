@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
-from .errors import BenchError
+from bench.errors import BenchError
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,7 @@ class Phase:
 
 @dataclass(frozen=True)
 class TrainSpec:
-    model: str                    # registry name (bench.models)
+    model: str                    # registry name (bench.models.registry)
     optimizer: str                # "sgd" or "adam"
     phases: tuple[Phase, ...]     # learning-rate phases, run back to back
     weight_decay: float = 5e-4    # L2 penalty added to the gradients, as in the study's fit()

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.data import BASE_FOLDER, Splits, channel_stats
+from bench.data.cifar10 import BASE_FOLDER, Splits, channel_stats
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
@@ -71,7 +71,7 @@ def make_tiny_splits(seed: int = 1) -> Splits:
 
 def tiny_data(splits: Splits):
     """The tiny splits posing as a whole dataset (train file = train split)."""
-    from bench.data import Cifar10
+    from bench.data.cifar10 import Cifar10
 
     return Cifar10(splits.train[0], splits.train[1], splits.test[0], splits.test[1], CLASSES,
                    {"train": {"sha256": None, "expected": "x", "ok": None},
@@ -79,7 +79,7 @@ def tiny_data(splits: Splits):
 
 
 def tiny_facts(splits: Splits) -> dict:
-    from bench.study import describe_splits
+    from bench.runner.study import describe_splits
 
     return describe_splits(tiny_data(splits), splits)
 
@@ -88,8 +88,8 @@ def build_run(out: Path, models: list[str], seeds: list[int], *, epochs: int | N
               options=None, profile: str = "smoke") -> Path:
     """Train tiny models into `out` through the real engine, as `bench train` would."""
     from bench.protocol import get_profile
-    from bench.study import plan_training, run_plan
-    from bench.train import RunOptions
+    from bench.runner.study import plan_training, run_plan
+    from bench.engine.train import RunOptions
 
     splits = make_tiny_splits()
     facts = tiny_facts(splits)

@@ -1,4 +1,4 @@
-"""bench.analysis: departures from the study's protocol, intervals and decisions (no rendering, no training)."""
+"""bench.results.analysis: departures from the study's protocol, intervals and decisions (no rendering, no training)."""
 
 from dataclasses import asdict
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from bench import analysis
+from bench.results import analysis as analysis
 from bench.protocol import STUDY, get_profile, spec_for
 
 

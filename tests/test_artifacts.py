@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from bench import artifacts as art
+from bench.rundir import layout as art
 from bench.errors import BenchError
 
 

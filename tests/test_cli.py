@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from bench import artifacts as art
+from bench.rundir import layout as art
 from bench.cli import cli, parse_seeds
 from bench.errors import BenchError
 
@@ -103,12 +103,12 @@ def test_checksum_mismatch_keeps_existing_artifacts(runner, cifar_root, tmp_path
 
 
 def test_interrupt_exits_130(runner, monkeypatch, cifar_root, tmp_path):
-    import bench.study
+    import bench.runner.study
 
     def boom(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(bench.study, "run_plan", boom)
+    monkeypatch.setattr(bench.runner.study, "run_plan", boom)
     result = runner.invoke(cli, ["train", "mlp", "--data-dir", str(cifar_root), "--no-verify",
                                  "--profile", "smoke", "--artifacts", str(tmp_path)])
     assert result.exit_code == 130 and "interrupted" in result.output
@@ -190,7 +190,9 @@ def test_bad_input_leaves_existing_artifacts_untouched(runner, tiny_run, cifar_r
 def test_verify_counts_identical_divergence_as_identical(tmp_path, monkeypatch):
     import dataclasses
 
-    from bench import protocol, study
+    from bench import protocol
+
+    from bench.runner import study
     from bench.protocol import Phase
     from conftest import build_run, make_tiny_splits, tiny_facts
 

@@ -19,9 +19,9 @@ import pytest
 from click.testing import CliRunner
 from scipy import stats as sps
 
-from bench import artifacts as art
-from bench import compare as cmp
-from bench.analysis import ALPHA, METHODS
+from bench.rundir import layout as art
+from bench.results import compare as cmp
+from bench.results.analysis import ALPHA, METHODS
 from bench.cli import cli
 from conftest import assert_one_line_error, build_run, make_tiny_splits, tiny_data, tiny_facts
 
@@ -29,8 +29,8 @@ from conftest import assert_one_line_error, build_run, make_tiny_splits, tiny_da
 def build_run_on(out: Path, models: list[str], seeds: list[int], *, splits_seed: int, epochs: int = 1) -> Path:
     """build_run on other tiny splits (another test set), through the same engine."""
     from bench.protocol import get_profile
-    from bench.study import plan_training, run_plan
-    from bench.train import RunOptions
+    from bench.runner.study import plan_training, run_plan
+    from bench.engine.train import RunOptions
 
     splits = make_tiny_splits(seed=splits_seed)
     plan = plan_training(models, seeds, data=tiny_data(splits), splits=splits, facts=tiny_facts(splits),
@@ -258,7 +258,7 @@ def test_command_writes_pdf_html_and_summary_with_a_clean_layout(runs, tmp_path,
     # Same fonts and stylesheet as the report; the layout passes the pdf-layout rule.
     html = (tmp_path / "compare.html").read_text()
     assert "compare.summary.json" in html
-    from report_templates import TEMPLATES_DIR
+    from bench.render.assets import TEMPLATES_DIR
 
     assert (TEMPLATES_DIR / "style.css").read_text()[:200] in html
     if shutil.which("pdftotext") is None:

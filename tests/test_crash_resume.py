@@ -10,9 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from bench import artifacts as art
-
-
+from bench.rundir import layout as art
 def _cmd(root, out):
     return [sys.executable, "-m", "bench", "train", "mlp", "--profile", "smoke", "--epochs", "30", "--device", "cpu",
             "--data-dir", str(root), "--no-verify", "--artifacts", str(out)]

@@ -15,7 +15,7 @@ from conftest import CLASSES, assert_one_line_error, tree_digest
 from scipy import stats
 from torchvision.transforms import functional as TF
 
-from bench import data
+from bench.data import cifar10 as data
 from bench.errors import BenchError
 
 
@@ -355,8 +355,8 @@ def test_every_class_must_be_in_both_splits(cifar_root, batch, tmp_path):
 
 
 def test_report_gallery_reader_refuses_a_payload(cifar_root, batch, tmp_path):
-    # bench.report reads the test images through _read_batches: the same restricted unpickler.
-    from bench.report import _load_test_images
+    # bench.render.report reads the test images through _read_batches: the same restricted unpickler.
+    from bench.render.report import _load_test_images
 
     target = tmp_path / "pwned"
     root = make_root(cifar_root, tmp_path, "test_batch", _batch(batch, evil=_System(target)))

@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from bench import artifacts as art
+from bench.rundir import layout as art
 from bench.cli import cli
-from bench.rundir import flatten, load_artifacts
+from bench.rundir.rundir import flatten, load_artifacts
 from conftest import assert_one_line_error, tree_digest
 
 EPOCH_COLUMNS = {"train_loss": "train/loss", "train_acc": "train/accuracy", "val_loss": "val/loss",

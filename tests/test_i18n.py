@@ -12,8 +12,10 @@ import re
 
 import pytest
 
-from bench import i18n, report
-from bench.analysis import localise
+from bench.render import i18n as i18n
+
+from bench.render import report as report
+from bench.results.analysis import localise
 from test_report import fake_run, text_of
 
 pytest.importorskip("babel")
@@ -80,7 +82,7 @@ def test_catalogue_is_read_at_run_time_with_persian_plurals():
 def test_builtin_texts_match_their_sources():
     """Titles, descriptions and notes of the built-in models come from bench/models.py and protocol.py;
     report.py marks copies for the catalogue. They must not drift apart, and each is translated."""
-    from bench.models import _REGISTRY, get_entry  # noqa: F401  (registers the built-in models)
+    from bench.models.registry import _REGISTRY, get_entry  # noqa: F401  (registers the built-in models)
     from bench.protocol import STUDY
 
     get_entry("mlp")
@@ -93,9 +95,9 @@ def test_builtin_texts_match_their_sources():
     assert tuple(CLASSES) == report.CIFAR10_CLASSES
     import inspect
 
-    import bench.models
+    import bench.models.registry
 
-    assert report.NO_WEIGHTS in inspect.getsource(bench.models)
+    assert report.NO_WEIGHTS in inspect.getsource(bench.models.registry)
     with i18n.activated(i18n.Language(FA)):
         for text in (*report.BUILTIN_TEXTS, *report.CIFAR10_CLASSES):
             if text not in ("MLP", "CNN", "CNN + BN + Dropout"):  # names that stay Latin

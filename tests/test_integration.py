@@ -5,7 +5,7 @@ import os
 
 from click.testing import CliRunner
 
-from bench import artifacts as art
+from bench.rundir import layout as art
 from bench.cli import cli
 
 

@@ -18,8 +18,9 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from bench import i18n, report
+from bench.render import i18n as i18n
 
+from bench.render import report as report
 EDGE_PT = 8.0
 OVERLAP = 0.25
 XHTML = "{http://www.w3.org/1999/xhtml}"

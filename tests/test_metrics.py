@@ -3,9 +3,7 @@ import pytest
 import torch
 from sklearn.metrics import accuracy_score, f1_score
 
-from bench import metrics
-
-
+from bench.results import metrics as metrics
 def test_summary_metrics_match_torch_and_sklearn():
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(500, 10)).astype(np.float32)

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torchvision
 
-from bench import models
+from bench.models import registry as models
 from bench.errors import BenchError
 
 

@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from bench import plots
+from bench.render import plots as plots
 from conftest import CLASSES
 
 TEXT_BLOCK_PT = 178 / 25.4 * 72  # the report's text width: a chart must fit without being scaled
@@ -103,7 +103,7 @@ def test_photographs_stay_png_with_legible_captions():
 
 
 def test_figure_uri_tells_svg_from_png():
-    from bench.report import figure_uri
+    from bench.render.report import figure_uri
 
     svg = plots.reliability_svg({"A": {"confidence": [0.5], "accuracy": [0.5], "ece": 0.0}})
     assert figure_uri(svg).startswith("data:image/svg+xml;base64,")
@@ -117,8 +117,7 @@ def test_persian_charts_have_persian_words_digits_and_shaped_text():
     matplotlib shapes itself (letters joined, laid out right to left), in the shipped Vazirmatn font."""
     from matplotlib import _text_helpers, font_manager
 
-    from bench import i18n
-
+    from bench.render import i18n as i18n
     with i18n.activated(i18n.Language("fa")):
         fig = plots.learning_curves_figure(_histories(), phase_starts=[6, 10])
         texts = [t for t, _ in plots.text_sizes(fig)]

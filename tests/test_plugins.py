@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from bench import artifacts as art
-from bench import models
+from bench.rundir import layout as art
+from bench.models import registry as models
 from bench.cli import cli
 from conftest import assert_one_line_error, tree_digest
 
@@ -22,8 +22,6 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TINY_MODEL = '''
 from torch import nn
 from bench import register_model
-
-
 @register_model("tinynet", title="Tiny net", description="one conv, global pool, linear", convolutional=True)
 def tinynet():
     return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
@@ -61,7 +59,7 @@ def test_models_lists_the_example_resnet18_with_its_source():
 
 
 def test_example_protocol_reads_and_names_the_five_models():
-    from bench.plugins import load_models_from, load_protocol
+    from bench.models.plugins import load_models_from, load_protocol
 
     load_models_from(str(EXAMPLES / "resnet18.py"))
     protocol = load_protocol(EXAMPLES / "resnet18.toml")
@@ -102,8 +100,8 @@ def test_entry_point_route(tmp_path, monkeypatch):
     real = importlib.metadata.entry_points
 
     def entry_points(**kw):
-        if kw.get("group") == "bench.models":
-            return [EntryPoint(name="demo", value="bench_ep_demo", group="bench.models")]
+        if kw.get("group") == "bench.models.registry":
+            return [EntryPoint(name="demo", value="bench_ep_demo", group="bench.models.registry")]
         return real(**kw)
 
     monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
@@ -124,7 +122,7 @@ def test_plugged_model_trains_records_its_source_and_joins_a_study_directory(cif
     assert source["kind"] == "file" and source["sha256"] == art.sha256_file(mine)
     assert config["title"] == "Tiny net"
     # The report shows it like a built-in model, reads it from the artifacts alone, and does not call it a departure.
-    from bench.report import analyse, build_context, load_artifacts, render_html
+    from bench.render.report import analyse, build_context, load_artifacts, render_html
 
     arts = load_artifacts(run)
     summary = analyse(arts)

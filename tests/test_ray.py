@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from bench import artifacts as art
+from bench.rundir import layout as art
 from bench.cli import cli
 
 ray = pytest.importorskip("ray")

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from bench import artifacts as art
+from bench.rundir import layout as art
 from bench.cli import cli
-from bench.rundir import LOCK_FILE, RunLock
+from bench.rundir.rundir import LOCK_FILE, RunLock
 from conftest import assert_one_line_error, tree_digest
 
 
@@ -228,8 +228,7 @@ def test_report_names_a_damaged_artifact(damaged_copy, tmp_path, damage, phrase)
 @pytest.mark.parametrize("damage,phrase", [DAMAGED[i][1:] for i in (0, 6, 11, 17, 25)],
                          ids=[DAMAGED[i][0] for i in (0, 6, 11, 17, 25)])
 def test_verify_reads_everything_before_retraining(damaged_copy, tmp_path, damage, phrase, monkeypatch):
-    from bench import study
-
+    from bench.runner import study as study
     def no_training(*a, **k):
         raise AssertionError("verify retrained before checking the artifacts")
 
@@ -355,8 +354,7 @@ def test_read_only_artifacts_folder(cifar_root, tmp_path):
 
 
 def test_ctrl_c_in_the_first_second_exits_130(cli_run, cifar_root, tmp_path, monkeypatch):
-    from bench import study
-
+    from bench.runner import study as study
     run = tmp_path / "run"
     shutil.copytree(cli_run, run)
     before = tree_digest(run)
@@ -373,7 +371,7 @@ def test_ctrl_c_in_the_first_second_exits_130(cli_run, cifar_root, tmp_path, mon
 def test_lock_of_a_dead_process_is_taken_over(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
-    code = ("import os, sys; from bench.rundir import RunLock; RunLock(sys.argv[1]).__enter__(); "
+    code = ("import os, sys; from bench.rundir.rundir import RunLock; RunLock(sys.argv[1]).__enter__(); "
             "os.kill(os.getpid(), 9)")
     proc = subprocess.run([sys.executable, "-c", code, str(run)])
     assert proc.returncode == -signal.SIGKILL

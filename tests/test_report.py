@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, classification_report
 
-from bench import artifacts as art
-from bench import report
+from bench.rundir import layout as art
+from bench.render import report as report
 from bench.errors import BenchError
 from conftest import CLASSES, build_run
 
@@ -124,7 +124,7 @@ def test_diverged_and_incomplete_models_are_reported(tmp_path):
     import dataclasses
 
     from bench.protocol import Phase, get_profile, spec_for
-    from bench.train import RunOptions, fit
+    from bench.engine.train import RunOptions, fit
     from conftest import make_tiny_splits, tiny_facts
 
     splits = make_tiny_splits()
@@ -201,7 +201,7 @@ def test_without_weasyprint_pdf_fails_cleanly_and_html_still_renders(tiny_run, t
 def test_ties_do_not_chain_across_significant_differences():
     # Built so that A~B and B~C are not significant (20 vs 10 discordant images, p = 0.10)
     # but A vs C is (40 vs 20, p = 0.013): B ties with A, and C must not inherit that rank.
-    from bench.report import Artifacts
+    from bench.render.report import Artifacts
 
     y = np.arange(1000) % 10
     base = set(range(740))
@@ -228,7 +228,7 @@ def test_ties_do_not_chain_across_significant_differences():
 
 
 def test_per_seed_intervals_are_shown(rendered, tiny_run):
-    from bench.stats import wilson_interval
+    from bench.results.stats import wilson_interval
 
     p = _seed_preds(tiny_run, "cnn", 1)
     lo, hi = wilson_interval(int((p["predicted"] == p["labels"]).sum()), len(p["labels"]))
@@ -250,7 +250,7 @@ def fake_config(model, seed=0, *, profile="full", sizes=FULL_SIZES, epochs=None,
                 pretrained=True, pipeline="fast"):
     from dataclasses import asdict
 
-    from bench.models import get_entry
+    from bench.models.registry import get_entry
     from bench.protocol import get_profile, spec_for
 
     prof = get_profile(profile)
@@ -274,7 +274,7 @@ def fake_config(model, seed=0, *, profile="full", sizes=FULL_SIZES, epochs=None,
 
 def fake_run(root, models=("mlp", "cnn", "vgg16"), seeds=(0,), *, sizes=FULL_SIZES, manifest_extra=None, **kw):
     """An in-memory Artifacts of a finished run (root: an empty folder for the file list)."""
-    from bench.report import Artifacts, SeedRun
+    from bench.render.report import Artifacts, SeedRun
 
     n = sizes["test"]
     y = np.arange(n) % 10
@@ -373,7 +373,7 @@ def test_departures_are_listed_in_a_banner_and_the_reference_is_not_like_for_lik
     ({}, None, None),
 ])
 def test_banner_exactly_when_the_protocol_departs(tmp_path, change, what, words):
-    from bench.analysis import departures
+    from bench.results.analysis import departures
 
     cfg = fake_config("vgg16", **change)
     found = departures(cfg)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-import bench.speed as speed
+import bench.runner.speed as speed
 
 
 @pytest.mark.parametrize("measurement,pipeline_cls,channels_last", [

@@ -3,9 +3,7 @@ import pytest
 from scipy import stats as sps
 from sklearn.metrics import precision_recall_fscore_support
 
-from bench import stats
-
-
+from bench.results import stats as stats
 def test_wilson_interval_against_table_values():
     # Textbook values (Newcombe 1998, Table I): 81/263 -> 0.2553-0.3662; 0/10 -> 0-0.2775.
     lo, hi = stats.wilson_interval(81, 263)

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from bench import artifacts as art
+from bench.rundir import layout as art
 from bench.errors import BenchError
 from bench.protocol import Phase, get_profile, spec_for
-from bench.train import RunOptions, fit, resolve_device, resolve_precision
+from bench.engine.train import RunOptions, fit, resolve_device, resolve_precision
 from conftest import make_tiny_splits, tiny_facts
 
 
@@ -46,7 +46,7 @@ def test_same_seed_gives_bitwise_identical_results(tmp_path):
 
 
 def test_resume_after_interrupt_equals_uninterrupted(tmp_path, monkeypatch):
-    import bench.train as engine
+    import bench.engine.train as engine
 
     spec = spec_for("cnn_bn", get_profile("full"), epochs=3)  # dropout and BN: RNG and buffers in play
     _fit(tmp_path / "full", spec)
@@ -138,7 +138,7 @@ def test_compiled_model_trains_and_matches_eager(tmp_path):
 
 def test_unknown_compile_mode_lists_the_legal_ones():
     from bench.cli import COMPILE_CHOICE
-    from bench.train import COMPILE_MODES, resolve_compile
+    from bench.engine.train import COMPILE_MODES, resolve_compile
 
     assert tuple(COMPILE_CHOICE.choices) == COMPILE_MODES  # the CLI's copy has not drifted
 

@@ -1,6 +1,6 @@
 """Where the model x seed jobs of a study run: in this process (`local`) or as Ray tasks (`ray`).
 
-Both run the same training code (`bench.train.fit`) and report to the driver through one
+Both run the same training code (`bench.engine.train.fit`) and report to the driver through one
 `Recorder`; only the driver, holding the run directory's lock, writes the run directory.
 """
 

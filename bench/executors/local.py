@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from . import Job, Recorder
+from bench.executors import Job, Recorder
 
 
 def run_local(jobs: list[Job], *, fit_job, recorder: Recorder) -> dict:

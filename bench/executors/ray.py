@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .. import artifacts as art
-from ..errors import BenchError
-from . import Job, Recorder
+from bench.rundir import layout as art
+from bench.errors import BenchError
+from bench.executors import Job, Recorder
 
 # What a task needs to resume a job; the driver sends these from the job's folder.
 RESUME_FILES = (art.CONFIG, art.HISTORY, art.CHECKPOINT)
@@ -43,7 +43,7 @@ def epoch_task(job_args: dict, splits, facts: dict, state_dict, files: dict[str,
     import ray
     import torch
 
-    from ..train import fit
+    from bench.engine.train import fit
 
     torch.set_num_threads(threads)
     t0 = time.perf_counter()

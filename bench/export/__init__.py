@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BenchError
+from bench.errors import BenchError
 
 # Bump when what an exporter writes changes, so that a new bench re-exports instead of skipping.
 EXPORT_FORMAT = 1
@@ -180,7 +180,7 @@ def confusion_png(run, classes: list[str]) -> bytes | None:
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    from ..metrics import confusion
+    from bench.results.metrics import confusion
 
     cm = np.asarray(confusion(run.predictions["labels"], run.predictions["predicted"], len(classes)))
     rows = cm.sum(1, keepdims=True)

@@ -32,9 +32,9 @@ import re
 import tempfile
 from pathlib import Path
 
-from ..errors import BenchError
-from ..rundir import load_artifacts
-from . import (CONFUSION_FILE, EPOCH_METRICS, ExportSummary, as_text, confusion_png, digest, epoch_times, flat,
+from bench.errors import BenchError
+from bench.rundir.rundir import load_artifacts
+from bench.export import (CONFUSION_FILE, EPOCH_METRICS, ExportSummary, as_text, confusion_png, digest, epoch_times, flat,
                install_hint, label, test_metrics)
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"

@@ -29,10 +29,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .. import artifacts as art
-from ..errors import BenchError
-from ..rundir import load_artifacts
-from . import (CONFUSION_TAG, EPOCH_METRICS, ExportSummary, confusion_png, digest, epoch_times, hparams,
+from bench.rundir import layout as art
+from bench.errors import BenchError
+from bench.rundir.rundir import load_artifacts
+from bench.export import (CONFUSION_TAG, EPOCH_METRICS, ExportSummary, confusion_png, digest, epoch_times, hparams,
                install_hint, label, test_metrics)
 
 MARKER = "bench-export.json"
@@ -62,7 +62,7 @@ def _hparam_schema(all_hparams: list[dict]) -> dict[str, str]:
 
 
 def _coerce(hp: dict, schema: dict[str, str]) -> dict:
-    from . import as_text
+    from bench.export import as_text
 
     return {k: (as_text(v) if schema[k] == "string" and not isinstance(v, str) else v) for k, v in hp.items()}
 

@@ -13,22 +13,22 @@ from pathlib import Path
 
 import numpy as np
 
-from . import ARTIFACT_FORMAT
-from . import artifacts as art
-from .data import Cifar10, Splits, describe, load_cifar10, make_splits
-from .errors import BenchError
-from .models import VGG_WEIGHTS_ENV, describe_source, get_entry, model_names, resolve_vgg_weights
-from .protocol import BUILTIN, Profile, Protocol, TrainSpec, get_profile, spec_for
-from .executors import Job, Recorder
-from .executors.local import run_local
-from .rundir import RunLock, check_joinable, fingerprint
-from .train import RunOptions, compute_record, device_name, fit, versions
+from bench import ARTIFACT_FORMAT
+from bench.rundir import layout as art
+from bench.data.cifar10 import Cifar10, Splits, describe, load_cifar10, make_splits
+from bench.errors import BenchError
+from bench.models.registry import VGG_WEIGHTS_ENV, describe_source, get_entry, model_names, resolve_vgg_weights
+from bench.protocol import BUILTIN, Profile, Protocol, TrainSpec, get_profile, spec_for
+from bench.executors import Job, Recorder
+from bench.executors.local import run_local
+from bench.rundir.rundir import RunLock, check_joinable, fingerprint
+from bench.engine.train import RunOptions, compute_record, device_name, fit, versions
 
 
 def git_commit() -> str | None:
     """The commit of the bench checkout that ran ('+dirty' when it had local changes), or None when bench
     was installed from a package (the manifest's versions.bench names it then)."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]
     try:
         top = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, timeout=5,
                              cwd=package)
@@ -74,7 +74,7 @@ def describe_splits(data: Cifar10, splits: Splits) -> dict:
 
 def write_data_artifacts(out: Path, data: Cifar10, facts: dict, *, grid_per_class: int = 10) -> None:
     """dataset.json and the sample grid; an existing dataset.json must describe the same data."""
-    from .plots import sample_grid_png
+    from bench.render.plots import sample_grid_png
 
     out = Path(out)
     path = out / art.DATASET
@@ -134,7 +134,7 @@ def weights_record(vgg_weights: str | Path | None, source: str) -> dict:
 
 
 def directory_record(*, profile: Profile, facts: dict, options: RunOptions, threads: int | None = None) -> dict:
-    """What every member of a run directory shares (see bench.rundir). `threads`: torch's thread count
+    """What every member of a run directory shares (see bench.rundir.rundir). `threads`: torch's thread count
     where the jobs run (default: this process's)."""
     import torch
 
@@ -157,7 +157,7 @@ class Plan:
     state_dicts: dict[str, dict]       # pretrained weights to load, per model
     weights: dict[str, dict]           # {"source", "sha256"} per model that uses pretrained weights
     protocols: dict[str, dict]         # each model's compute record without the seed
-    directory: dict                    # the directory record (bench.rundir)
+    directory: dict                    # the directory record (bench.rundir.rundir)
     splits: Splits
     facts: dict
     data: Cifar10 | None = None
@@ -172,7 +172,7 @@ def plan_training(models: list[str], seeds: list[int], *, data: Cifar10 | None, 
 
     `vgg` is (state_dict or None, source description) from `resolve_vgg_weights`.
     """
-    from .models import create_model
+    from bench.models.registry import create_model
 
     for name in models:
         get_entry(name)
@@ -300,7 +300,7 @@ def run_plan(plan: Plan, *, force: bool, show_progress: bool, log, command: list
              grid_per_class: int = 10, executor: ExecutorOptions = ExecutorOptions()) -> dict:
     """Train every model for every seed of `plan` into its run directory, holding the directory's lock.
 
-    The directory is checked (bench.rundir.check_joinable) before the first write; each model
+    The directory is checked (bench.rundir.rundir.check_joinable) before the first write; each model
     is recorded in the manifest as it starts and finishes.
     """
     log = log or (lambda msg: None)
@@ -343,7 +343,7 @@ def run_plan(plan: Plan, *, force: bool, show_progress: bool, log, command: list
             results = run_local(jobs, fit_job=fit_job, recorder=recorder)
             update_manifest(out, executor={"name": "local"})
         else:
-            from .executors.ray import run_ray
+            from bench.executors.ray import run_ray
 
             if force:
                 for job in jobs:
@@ -374,7 +374,7 @@ def command_line() -> list[str]:
 
 
 def spec_from_config(config: dict):
-    from .protocol import Phase, TrainSpec
+    from bench.protocol import Phase, TrainSpec
 
     d = dict(config["compute"]["spec"])
     d.pop("epochs", None)
@@ -412,7 +412,7 @@ def verify_run(run_dir: Path, *, data_dir: Path, device: str | None, vgg_weights
     """
     import tempfile
 
-    from .rundir import load_artifacts
+    from bench.rundir.rundir import load_artifacts
 
     log = log or (lambda msg: None)
     artifacts = load_artifacts(run_dir)

@@ -1,6 +1,6 @@
 """The training engine: one epoch, one evaluation, and a resumable fit of one model.
 
-`fit` writes the per-model artifacts (see bench.artifacts). It checkpoints after every
+`fit` writes the per-model artifacts (see bench.rundir.layout). It checkpoints after every
 epoch and, when re-run with the same configuration, continues after the last complete
 epoch. All randomness inside an epoch derives from (seed, epoch), so a resumed run
 computes exactly what an uninterrupted one would.
@@ -26,13 +26,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import ARTIFACT_FORMAT, __version__
-from . import artifacts as art
-from .data import STREAM_TORCH, Splits, epoch_generator, make_loader
-from .errors import BenchError
-from .metrics import summary_metrics
-from .models import count_parameters, create_model, get_entry, layer_summary, param_groups
-from .protocol import TrainSpec
+from bench import ARTIFACT_FORMAT, __version__
+from bench.rundir import layout as art
+from bench.data.cifar10 import STREAM_TORCH, Splits, epoch_generator, make_loader
+from bench.errors import BenchError
+from bench.results.metrics import summary_metrics
+from bench.models.registry import count_parameters, create_model, get_entry, layer_summary, param_groups
+from bench.protocol import TrainSpec
 
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")
@@ -258,7 +258,7 @@ def build_config(spec: TrainSpec, *, seed: int, options: RunOptions, model_kwarg
         "fingerprint": _digest(compute),
         # Model-level: every seed of a model in one run directory shares it.
         "protocol_fingerprint": _digest(protocol),
-        # Directory-level: see bench.rundir.
+        # Directory-level: see bench.rundir.rundir.
         "directory_fingerprint": directory_fingerprint,
         "eval_batch_size": options.eval_batch_size,
         "cuda_graphs": options.compile == "reduce-overhead" and options.device == "cuda",
@@ -268,7 +268,7 @@ def build_config(spec: TrainSpec, *, seed: int, options: RunOptions, model_kwarg
 
 
 def _digest(record: dict) -> str:
-    # Same digest as bench.rundir.fingerprint, kept local so the engine does not import the run-directory layer.
+    # Same digest as bench.rundir.rundir.fingerprint, kept local so the engine does not import the run-directory layer.
     return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

@@ -17,11 +17,11 @@ import sys
 import traceback
 from pathlib import Path
 
-from . import models
-from .errors import BenchError
-from .protocol import BUILTIN, OPTIMIZERS, Phase, Protocol, TrainSpec, get_profile, spec_for
+from bench.models import registry as models
+from bench.errors import BenchError
+from bench.protocol import BUILTIN, OPTIMIZERS, Phase, Protocol, TrainSpec, get_profile, spec_for
 
-ENTRY_POINT_GROUP = "bench.models"
+ENTRY_POINT_GROUP = "bench.models.registry"
 MODELS_ENV = "BENCH_MODELS_FROM"
 
 
@@ -60,7 +60,7 @@ def load_models_from(where: str, *, debug: bool = False) -> list[str]:
 
 
 def load_entry_points(*, debug: bool = False) -> list[str]:
-    """Models of installed packages that declare the `bench.models` entry-point group."""
+    """Models of installed packages that declare the `bench.models.registry` entry-point group."""
     from importlib.metadata import entry_points
 
     names = []

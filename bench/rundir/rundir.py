@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from . import artifacts as art
-from .errors import BenchError
-from .protocol import STUDY
+from bench.rundir import layout as art
+from bench.errors import BenchError
+from bench.protocol import STUDY
 
 MODEL_ORDER = list(STUDY)
 LOCK_FILE = "bench.lock"

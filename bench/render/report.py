@@ -1,7 +1,7 @@
 """The reporting stage: artifacts in, self-contained HTML and PDF out.
 
 Reads only the artifacts directory (plus, optionally, the CIFAR-10 test images for the
-gallery of confident mistakes). The numbers come from `bench.analysis`; this module turns
+gallery of confident mistakes). The numbers come from `bench.results.analysis`; this module turns
 them and the run's own records (manifest, dataset.json, each config.json) into the values
 the templates print, so that no protocol fact is written into a template.
 """
@@ -19,16 +19,18 @@ from pathlib import Path
 
 import numpy as np
 
-from . import ARTIFACT_FORMAT, __version__
-from . import artifacts as art
-from . import i18n, plots, stats
-from .analysis import (ALPHA, METHODS, OPTIMIZER_NAMES, PRETRAINED_MODELS, analyse,  # noqa: F401  (analyse re-exported)
+from bench import ARTIFACT_FORMAT, __version__
+from bench.rundir import layout as art
+from bench.render import i18n
+from bench.render import plots
+from bench.results import stats
+from bench.results.analysis import (ALPHA, METHODS, OPTIMIZER_NAMES, PRETRAINED_MODELS, analyse,  # noqa: F401  (analyse re-exported)
                        capitalised, localise, method_text, study_kwargs)
-from .errors import BenchError
-from .i18n import N_, _, current, ngettext, pgettext
-from .protocol import REFERENCE
-from .rundir import Artifacts, SeedRun, load_artifacts  # noqa: F401  (re-exported)
-from report_templates import TEMPLATES_DIR
+from bench.errors import BenchError
+from bench.render.i18n import N_, _, current, ngettext, pgettext
+from bench.protocol import REFERENCE
+from bench.rundir.rundir import Artifacts, SeedRun, load_artifacts  # noqa: F401  (re-exported)
+from bench.render.assets import TEMPLATES_DIR
 
 OUT_EXTENSIONS = (".pdf", ".html")
 
@@ -130,7 +132,7 @@ def _mistake_gallery(run: SeedRun, classes: list[str], test_images: np.ndarray |
 
 
 def _load_test_images(data_dir: Path | None) -> tuple[np.ndarray | None, str]:
-    from .data import BASE_FOLDER, TEST_FILES, _read_batches
+    from bench.data.cifar10 import BASE_FOLDER, TEST_FILES, _read_batches
 
     lang = current()
     if data_dir is None:
@@ -150,7 +152,7 @@ def _load_test_images(data_dir: Path | None) -> tuple[np.ndarray | None, str]:
 
 def build_context(artifacts: Artifacts, summary: dict, *, title: str | None, author: str, affiliation: str,
                   data_dir: Path | None) -> dict:
-    """What the templates print, in the active language (bench.i18n; English unless activated).
+    """What the templates print, in the active language (bench.render.i18n; English unless activated).
 
     `summary` is analyse()'s (English, as summary.json keeps it); its sentences are rewritten in the
     report's language here, its numbers never change.
@@ -845,7 +847,7 @@ def render_report(artifacts_dir: Path, out: Path, *, title: str | None = None, a
                   digits: str = "native") -> list[Path]:
     """Write <out>.html, <out>.pdf and <out>.summary.json beside them; return their paths.
 
-    `lang`: the report's language (bench.i18n.languages()); `digits`: "native" (the language's own,
+    `lang`: the report's language (bench.render.i18n.languages()); `digits`: "native" (the language's own,
     Persian digits for fa) or "latin". summary.json is the same in every language (English sentences).
     """
     out = check_out_path(out)

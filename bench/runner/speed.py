@@ -20,10 +20,10 @@ import time
 import numpy as np
 import torch
 
-from .data import make_loader
-from .models import create_model, get_entry
-from .protocol import STUDY
-from .train import compiled, make_optimizer, predict, train_step
+from bench.data.cifar10 import make_loader
+from bench.models.registry import create_model, get_entry
+from bench.protocol import STUDY
+from bench.engine.train import compiled, make_optimizer, predict, train_step
 
 TRAIN_IMAGES, VAL_IMAGES, TEST_IMAGES = 45000, 5000, 10000
 

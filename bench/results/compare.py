@@ -13,7 +13,7 @@ Choices, so that every sentence can be checked against the numbers of ``<out>.su
   may differ; that is what is being compared. Paired, each seed both runs finished gets the exact
   McNemar test on A's and B's predictions of the same images and paired bootstrap intervals of the
   accuracy and macro-F1 differences. A difference at one seed is *established* when McNemar
-  p < ALPHA and the accuracy interval excludes 0 on the same side (the rule of bench.analysis);
+  p < ALPHA and the accuracy interval excludes 0 on the same side (the rule of bench.results.analysis);
   across seeds, B (or A) is called more accurate when that holds in more than half of the paired
   seeds, and the mean difference gets a Student t interval over the seeds.
 - Not paired (different test sets), no test is made: each run's accuracy is shown with its own
@@ -29,13 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
-from . import artifacts as art
-from . import stats
-from .analysis import ALPHA, CONFIDENCE, METHODS, interval, t_interval
-from .errors import BenchError
-from .rundir import Artifacts, flatten, load_artifacts
-from report_templates import TEMPLATES_DIR
+from bench import __version__
+from bench.rundir import layout as art
+from bench.results import stats
+from bench.results.analysis import ALPHA, CONFIDENCE, METHODS, interval, t_interval
+from bench.errors import BenchError
+from bench.rundir.rundir import Artifacts, flatten, load_artifacts
+from bench.render.assets import TEMPLATES_DIR
 
 OUT_EXTENSIONS = (".pdf", ".html")
 TEMPLATE = "compare.html.j2"
@@ -68,7 +68,7 @@ DECISION_RULE = (f"a difference at one seed is established when the exact McNema
 
 def check_out(out: Path) -> Path:
     """The --out path: .pdf or .html in a writable folder; anything else is one line."""
-    from .report import check_out_path
+    from bench.render.report import check_out_path
 
     # The same rule as the report's: the three files it writes, in a folder that exists and is writable.
     return check_out_path(out)
@@ -119,7 +119,7 @@ def ci_points(ci: dict | None, digits: int = 2) -> str:
 
 def _decision(p_value: float, ci: tuple[float, float]) -> str:
     """'b', 'a' or 'none' for a difference B - A: the report's rule (analysis._decision), whose first side is B here."""
-    from .analysis import _decision as report_decision
+    from bench.results.analysis import _decision as report_decision
 
     return {"a": "b", "b": "a", "none": "none"}[report_decision(p_value, ci)]
 
@@ -501,7 +501,7 @@ def write_compare(dir_a: Path, dir_b: Path, out: Path = Path("compare.pdf"), *, 
     html = render_html(summary, title=title, summary_name=summary_path(out).name)
     pdf = None
     if out.suffix.lower() == ".pdf":
-        from .report import render_pdf
+        from bench.render.report import render_pdf
 
         pdf = render_pdf(html)
     # Everything is rendered in memory first, so a failure leaves no partial file; each write is atomic.

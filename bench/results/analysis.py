@@ -25,10 +25,10 @@ import math
 import numpy as np
 from scipy import stats as sps
 
-from . import stats
-from .i18n import N_, _, current, ngettext, pgettext
-from .metrics import confusion, per_class_table, summary_metrics
-from .protocol import REFERENCE, STUDY, get_profile, spec_for
+from bench.results import stats
+from bench.render.i18n import N_, _, current, ngettext, pgettext
+from bench.results.metrics import confusion, per_class_table, summary_metrics
+from bench.protocol import REFERENCE, STUDY, get_profile, spec_for
 
 ALPHA = 0.05
 CONFIDENCE = stats.CONFIDENCE

@@ -31,9 +31,9 @@ import unicodedata
 from decimal import Decimal
 from pathlib import Path
 
-from report_templates import TEMPLATES_DIR
+from bench.render.assets import TEMPLATES_DIR
 
-from .errors import BenchError
+from bench.errors import BenchError
 
 LOCALE_DIR = TEMPLATES_DIR / "locale"
 FONTS_DIR = TEMPLATES_DIR / "fonts"
@@ -261,7 +261,7 @@ def font_files() -> list[Path]:
 # The report's messages: the Python modules that write its sentences and its templates (the compare
 # page, report_templates/compare.html.j2, is English only and not among them).
 
-PYTHON_SOURCES = ("i18n.py", "analysis.py", "report.py", "plots.py")
+PYTHON_SOURCES = ("render/i18n.py", "results/analysis.py", "render/report.py", "render/plots.py")
 TEMPLATE_GLOB = ("report.html.j2", "_*.html.j2")
 # How the templates are read for extraction: as bench/report.py's Jinja environment reads them.
 JINJA_OPTIONS = {"extensions": "jinja2.ext.i18n", "trimmed": "true", "newstyle_gettext": "true",
@@ -269,7 +269,7 @@ JINJA_OPTIONS = {"extensions": "jinja2.ext.i18n", "trimmed": "true", "newstyle_g
 
 
 def source_files() -> list[Path]:
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent
     templates = sorted({p for pattern in TEMPLATE_GLOB for p in TEMPLATES_DIR.glob(pattern)})
     return [package / name for name in PYTHON_SOURCES] + templates
 
@@ -280,7 +280,7 @@ def extract_messages():
     from babel.messages.extract import DEFAULT_KEYWORDS, extract
 
     catalog = Catalog(project="bench", domain=DOMAIN)
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     for path in source_files():
         method, options = ("python", {}) if path.suffix == ".py" else ("jinja2", JINJA_OPTIONS)
         with open(path, "rb") as fh:
@@ -313,7 +313,7 @@ def update_catalogue(code: str) -> Path:
     return path
 
 
-if __name__ == "__main__":  # python -m bench.i18n fa [de ...]: create or update those catalogues
+if __name__ == "__main__":  # python -m bench.render.i18n fa [de ...]: create or update those catalogues
     import sys
 
     for lang in sys.argv[1:] or [p for p in languages() if p != SOURCE_LANGUAGE]:

@@ -34,8 +34,8 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from . import ARTIFACT_FORMAT
-from .errors import BenchError
+from bench import ARTIFACT_FORMAT
+from bench.errors import BenchError
 
 MANIFEST = "manifest.json"
 DATASET = "dataset.json"

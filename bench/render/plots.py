@@ -25,7 +25,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib import ticker  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from .i18n import _, current, font_files  # noqa: E402
+from bench.render.i18n import _, current, font_files  # noqa: E402
 
 DPI = 200  # PNG resolution; report_templates/style.css prints PNGs at this resolution (image-resolution)
 TEXT_WIDTH_IN = 6.95  # the report's text block is 178 mm (7.01 in); keep a hair of room

@@ -11,7 +11,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .errors import BenchError
+from bench.errors import BenchError
 
 NUM_CLASSES = 10
 
@@ -29,7 +29,7 @@ class ModelEntry:
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
-# Set by bench.plugins while it imports a user's models, so that registrations record their source.
+# Set by bench.models.plugins while it imports a user's models, so that registrations record their source.
 _LOADING: dict | None = None
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
