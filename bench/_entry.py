@@ -3,6 +3,8 @@ and numpy load is one line and exit status 130, not a traceback."""
 
 import sys
 
+from bench.errors import EXIT_INTERRUPTED  # bench.errors imports nothing
+
 
 def main() -> None:
     try:
@@ -11,4 +13,4 @@ def main() -> None:
         run()
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)

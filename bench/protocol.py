@@ -1,7 +1,8 @@
-"""The study's protocol as data: one `TrainSpec` per model, and run profiles.
+"""The whole study protocol as data: how the data is split and augmented (`DataProtocol`), one
+`TrainSpec` per model, the study's per-model settings, its reference numbers, and run profiles.
 
-Changing the protocol means editing these tables, not the training code.
-Every field ends up in each run's config.json.
+Changing the protocol means editing these tables, not the training or data code.
+Every field ends up in each run's config.json or dataset.json. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -9,6 +10,40 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 
 from bench.errors import BenchError
+
+
+@dataclass(frozen=True)
+class DataProtocol:
+    """How CIFAR-10 becomes the study's batches; bench.data reads these instead of constants of its own."""
+
+    num_classes: int = 10         # CIFAR-10's classes: labels 0..9, and every model's number of outputs
+    train_file_size: int = 50000  # images in CIFAR-10's five training files, before the validation split
+    split_seed: int = 43          # the study's torch.manual_seed before random_split of the training files
+    val_size: int = 5000          # validation images taken from the 50,000 training images
+    test_size: int = 10000        # the test file, used only for the final evaluation
+    crop_size: int = 32           # random crop side (CIFAR-10's own size: the crop only shifts the image)
+    crop_padding: int = 4         # zero padding around each training image before the random crop
+    flip_p: float = 0.5           # probability of a horizontal flip of a training image
+    batch_size: int = 128         # training batch size (TrainSpec's default)
+    pipeline: str = "fast"        # the input pipeline `bench all` uses by default (bench.config.Pipeline)
+
+    @property
+    def train_size(self) -> int:
+        """Training images after the validation split (45,000 of CIFAR-10's 50,000)."""
+        return self.train_file_size - self.val_size
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        """The study's split sizes, as the report compares a run's with them."""
+        return {"train": self.train_size, "val": self.val_size, "test": self.test_size}
+
+    def augmentation(self) -> dict:
+        """The training augmentation as dataset.json records it."""
+        return {"random_crop": self.crop_size, "padding": self.crop_padding, "hflip_p": self.flip_p}
+
+
+# The study's data protocol (one instance: the protocol TOML file does not change it).
+DATA = DataProtocol()
 
 
 @dataclass(frozen=True)
@@ -24,7 +59,7 @@ class TrainSpec:
     phases: tuple[Phase, ...]     # learning-rate phases, run back to back
     weight_decay: float = 5e-4    # L2 penalty added to the gradients, as in the study's fit()
     momentum: float = 0.0         # SGD only; the study used plain SGD
-    batch_size: int = 128         # training batch size
+    batch_size: int = DATA.batch_size  # training batch size
     backbone_lr_scale: float = 1.0  # tuned pretrained layers train at lr x this
     augment: bool = True          # random crop (pad 4) + horizontal flip on training batches
     note: str = ""                # why this spec departs from the study, if it does
@@ -61,6 +96,19 @@ REFERENCE = {
     "cnn_bn": {"accuracy": 0.812, "loss": 0.567},
     "vgg16": {"accuracy": 0.853, "loss": 0.449},
 }
+
+# The study's builder settings per model, beyond each builder's signature: what `bench all` passes
+# (and config.json records under compute.model_kwargs), and what the report measures departures from.
+# Models without an entry take no settings. The keys' order is config.json's order.
+MODEL_DEFAULTS: dict[str, dict] = {
+    "vgg16": {"frozen_blocks": 3, "image_size": 32},
+}
+
+
+def study_kwargs(model: str) -> dict:
+    """A copy of the study's builder settings of `model` ({} for a model with none)."""
+    return dict(MODEL_DEFAULTS.get(model, {}))
+
 
 STUDY: dict[str, TrainSpec] = {
     "mlp": TrainSpec(

@@ -12,6 +12,8 @@ global average pooling and one linear layer.
 from torch import nn
 
 from bench import register_model
+
+
 class BasicBlock(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int):
         super().__init__()

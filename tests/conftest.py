@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.data.cifar10 import BASE_FOLDER, Splits, channel_stats
+from bench.data.cifar10 import BASE_FOLDER
+from bench.data.pipelines import Splits, channel_stats
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
@@ -79,24 +80,28 @@ def tiny_data(splits: Splits):
 
 
 def tiny_facts(splits: Splits) -> dict:
-    from bench.runner.study import describe_splits
+    from bench.data.cifar10 import describe_splits
 
     return describe_splits(tiny_data(splits), splits)
 
 
 def build_run(out: Path, models: list[str], seeds: list[int], *, epochs: int | None = 2, force: bool = False,
-              options=None, profile: str = "smoke") -> Path:
-    """Train tiny models into `out` through the real engine, as `bench train` would."""
+              options=None, profile: str = "smoke", splits_seed: int = 1) -> Path:
+    """Train tiny models into `out` through the real engine, as `bench train` would. Another `splits_seed`
+    gives other tiny splits (another test set)."""
+    from bench.config import RunOptions
     from bench.protocol import get_profile
-    from bench.runner.study import plan_training, run_plan
-    from bench.engine.train import RunOptions
+    from bench.runner.plan import plan_training, resolve_weights
+    from bench.runner.run import run_plan
 
-    splits = make_tiny_splits()
+    splits = make_tiny_splits(seed=splits_seed)
     facts = tiny_facts(splits)
-    plan = plan_training(models, seeds, data=tiny_data(splits), splits=splits, facts=facts, profile=get_profile(profile),
-                         options=options or RunOptions(), out=out,
-                         vgg=(None, "none (random initialisation, --no-pretrained)"), epochs=epochs)
-    run_plan(plan, force=force, show_progress=False, log=None, command=["bench", "train", *models])
+    # Models with pretrained weights start from a random initialisation here: no test downloads weights.
+    weights = resolve_weights(models, path=None, pretrained=False, download=False)
+    plan = plan_training(models, seeds, data=tiny_data(splits), splits=splits, facts=facts,
+                         profile=get_profile(profile), options=options or RunOptions(), out=out, weights=weights,
+                         epochs=epochs)
+    run_plan(plan, force=force, log=None, command=["bench", "train", *models])
     return out
 
 

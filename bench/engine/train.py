@@ -1,86 +1,56 @@
-"""The training engine: one epoch, one evaluation, and a resumable fit of one model.
+"""The training engine: one step, one epoch, predictions, the optimiser, and a resumable `fit` of one model.
 
-`fit` writes the per-model artifacts (see bench.rundir.layout). It checkpoints after every
-epoch and, when re-run with the same configuration, continues after the last complete
-epoch. All randomness inside an epoch derives from (seed, epoch), so a resumed run
-computes exactly what an uninterrupted one would.
+`fit` writes the per-model artifacts (see bench.rundir.layout) in three parts:
+`start_or_resume` (build, check what is on disk, restore a checkpoint), `run_epochs`
+(checkpointing after every epoch) and `finish` (test predictions and metrics.json). When
+re-run with the same configuration, it continues after the last complete epoch. All
+randomness inside an epoch derives from (seed, epoch), so a resumed run computes exactly
+what an uninterrupted one would.
+
+The engine draws nothing on screen: a caller that wants a progress bar passes `progress`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import math
 import os
-import platform
 import random
-import subprocess
-import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, ContextManager, Iterable
 
-import click
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bench import ARTIFACT_FORMAT, __version__
-from bench.rundir import layout as art
-from bench.data.cifar10 import STREAM_TORCH, Splits, epoch_generator, make_loader
+from bench import ARTIFACT_FORMAT
+from bench.config import CompileMode, RunOptions
+from bench.data.pipelines import STREAM_TORCH, Splits, epoch_generator, make_loader
+from bench.engine import checkpoint
+from bench.engine.checkpoint import is_finished
+from bench.engine.env import resolve_compile, versions
 from bench.errors import BenchError
+from bench.models.registry import count_parameters, create_model, get_entry, layer_summary, param_groups, structure_of
+from bench.protocol import OPTIMIZERS, TrainSpec
 from bench.results.metrics import summary_metrics
-from bench.models.registry import count_parameters, create_model, get_entry, layer_summary, param_groups
-from bench.protocol import TrainSpec
+from bench.rundir import layout as art
+from bench.rundir.checks import fingerprint
 
-DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("fp32", "bf16")
-# torch.compile modes; "reduce-overhead" adds CUDA graphs on a GPU.
-COMPILE_MODES = ("none", "default", "reduce-overhead")
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """How to run (as opposed to what to compute, which is the TrainSpec)."""
-
-    device: str = "cpu"              # resolved device: "cpu" or "cuda"
-    precision: str = "fp32"          # fp32, or bf16 autocast (CUDA)
-    pipeline: str = "fast"           # "fast" (device-resident) or "torchvision" (DataLoader)
-    num_workers: int = 2             # DataLoader workers for the torchvision pipeline
-    eval_batch_size: int = 1024      # evaluation needs no gradients, so big batches are cheap
-    deterministic: bool = False      # force deterministic CUDA kernels (slower)
-    channels_last: bool = True       # NHWC memory layout for conv nets
-    compile: str = "none"            # torch.compile mode (COMPILE_MODES); off by default: see README "Speed"
+# progress(batches, label) -> a context manager that yields the batches to iterate while it shows them
+# (click.progressbar fits); given by the caller, so that the engine itself never draws.
+Progress = Callable[[Iterable, str], ContextManager[Iterable]]
 
 
-def resolve_device(name: str) -> str:
-    if name not in DEVICES:
-        raise BenchError(f"unknown device {name!r}; choose one of: {', '.join(DEVICES)}")
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise BenchError("--device cuda was asked for but no CUDA device is available; use --device cpu or auto")
-    return name
-
-
-def resolve_precision(name: str | None, device: str) -> str:
-    if name is None:
-        return "bf16" if device == "cuda" else "fp32"
-    if name not in PRECISIONS:
-        raise BenchError(f"unknown precision {name!r}; choose one of: {', '.join(PRECISIONS)}")
-    return name
-
-
-def resolve_compile(mode: str) -> str:
-    if mode not in COMPILE_MODES:
-        raise BenchError(f"unknown compile mode {mode!r}; choose one of: {', '.join(COMPILE_MODES)}")
-    return mode
+def no_progress(batches: Iterable, label: str) -> ContextManager[Iterable]:
+    return contextlib.nullcontext(batches)
 
 
 def compiled(model, mode: str):
     """The module that runs steps: `model` itself, or a compiled wrapper sharing its parameters."""
-    if resolve_compile(mode) == "none":
+    if resolve_compile(mode) == CompileMode.NONE:
         return model
     return torch.compile(model, mode=mode)
 
@@ -106,12 +76,6 @@ def _autocast(device: str, precision: str):
     return contextlib.nullcontext()
 
 
-def _bar(iterable, *, label: str, show: bool):
-    if not show:
-        return contextlib.nullcontext(iterable)
-    return click.progressbar(iterable, label=label, file=sys.stderr)
-
-
 def train_step(model, x, y, optimizer, *, device: str, precision: str):
     """One optimisation step; returns the (detached) loss and logits, still on the device."""
     with _autocast(device, precision):
@@ -123,7 +87,7 @@ def train_step(model, x, y, optimizer, *, device: str, precision: str):
     return loss.detach(), logits.detach()
 
 
-def train_one_epoch(model, loader, optimizer, *, device: str, precision: str, show_progress: bool = False,
+def train_one_epoch(model, loader, optimizer, *, device: str, precision: str, progress: Progress | None = None,
                     label: str = "train") -> tuple[float, float]:
     """One pass over `loader`; returns (mean loss, accuracy).
 
@@ -133,7 +97,7 @@ def train_one_epoch(model, loader, optimizer, *, device: str, precision: str, sh
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     seen = 0
-    with _bar(loader, label=label, show=show_progress) as batches:
+    with (progress or no_progress)(loader, label) as batches:
         for x, y in batches:
             loss, logits = train_step(model, x, y, optimizer, device=device, precision=precision)
             loss_sum += loss.double() * len(y)
@@ -170,42 +134,12 @@ def make_optimizer(model, spec: TrainSpec):
     elif spec.optimizer == "adam":
         opt = torch.optim.Adam(groups, lr=spec.phases[0].lr, weight_decay=spec.weight_decay)
     else:
-        raise BenchError(f"unknown optimizer {spec.optimizer!r}; choose one of: sgd, adam")
+        raise BenchError(f"unknown optimizer {spec.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
     base = spec.phases[0].lr
     # Piecewise-constant phases as a multiplier of each group's first rate, so the
     # backbone keeps its fixed ratio to the head through every phase.
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda epoch: spec.lr_at(min(epoch, spec.epochs - 1)) / base)
     return opt, sched
-
-
-def versions(device: str = "cpu") -> dict:
-    """The libraries that computed the results; the CUDA stack only when it ran."""
-    import scipy
-    import sklearn
-    import torchvision
-
-    out = {"bench": __version__, "python": platform.python_version(), "torch": torch.__version__,
-           "torchvision": torchvision.__version__, "numpy": np.__version__, "scipy": scipy.__version__,
-           "scikit-learn": sklearn.__version__}
-    if device == "cuda":
-        out.update(cuda=torch.version.cuda, cudnn=str(torch.backends.cudnn.version()),
-                   gpu=torch.cuda.get_device_name(), driver=_cuda_driver())
-    return out
-
-
-def _cuda_driver() -> str | None:
-    try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=10)
-        return out.stdout.split("\n")[0].strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def device_name(device: str) -> str:
-    if device == "cuda":
-        return torch.cuda.get_device_name()
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
 
 
 def compute_record(spec: TrainSpec, *, options: RunOptions, model_kwargs: dict, weights: dict,
@@ -253,11 +187,14 @@ def build_config(spec: TrainSpec, *, seed: int, options: RunOptions, model_kwarg
         "description": entry.description,
         "parameters": count_parameters(model),
         "layers": layer_summary(model),
+        # The network as data (bench.models.registry.ModelEntry.describe), outside the fingerprinted record
+        # so that directories written before it existed stay valid.
+        "structure": structure_of(spec.model, model),
         "compute": compute,
         # Seed-level: a finished run with this fingerprint is skipped, not retrained.
-        "fingerprint": _digest(compute),
+        "fingerprint": fingerprint(compute),
         # Model-level: every seed of a model in one run directory shares it.
-        "protocol_fingerprint": _digest(protocol),
+        "protocol_fingerprint": fingerprint(protocol),
         # Directory-level: see bench.rundir.rundir.
         "directory_fingerprint": directory_fingerprint,
         "eval_batch_size": options.eval_batch_size,
@@ -267,34 +204,46 @@ def build_config(spec: TrainSpec, *, seed: int, options: RunOptions, model_kwarg
     }
 
 
-def _digest(record: dict) -> str:
-    # Same digest as bench.rundir.rundir.fingerprint, kept local so the engine does not import the run-directory layer.
-    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def fit(spec: TrainSpec, splits: Splits, *, seed: int, options: RunOptions, out_dir: Path,
-        model_kwargs: dict | None = None, weights: dict | None = None, profile: dict | None = None,
-        data_facts: dict, directory_fingerprint: str = "", force: bool = False, show_progress: bool = False,
-        log=None, on_start=None, epoch_budget: int | None = None) -> dict:
-    """Train one model for one seed and write its artifacts into `out_dir`.
+@dataclass
+class Training:
+    """One model x seed being trained: what `start_or_resume` builds and `run_epochs` and `finish` use."""
 
-    Returns its metrics.json content (also for a model found already finished). `on_start`
-    is called with the epoch training starts from, only when there is training to do.
-    With `epoch_budget`, this call trains at most that many epochs, then pauses (checkpointed,
-    as if interrupted) with status "unfinished"; a later call resumes it (the Ray executor
-    trains one epoch per task this way).
-    """
-    log = log or (lambda msg: None)
-    out_dir = Path(out_dir)
-    model_kwargs = dict(model_kwargs or {})
-    device, precision = options.device, options.precision
+    spec: TrainSpec               # what to compute
+    seed: int                     # with the epoch, the source of every random draw
+    options: RunOptions           # how to run it
+    out_dir: Path                 # the job's folder (model/seed-N)
+    config: dict                  # config.json's content; its "fingerprint" identifies the job
+    model: torch.nn.Module        # the network; checkpoints save its state
+    runner: torch.nn.Module       # what runs the steps: `model`, or its compiled wrapper
+    optimizer: torch.optim.Optimizer  # SGD or Adam over `param_groups` (head and tuned backbone)
+    scheduler: torch.optim.lr_scheduler.LRScheduler  # the spec's learning-rate phases, stepped once per epoch
+    history: list[dict] = field(default_factory=list)  # one row per finished epoch (history.csv)
+    elapsed: float = 0.0          # training seconds so far, across resumes
+    log: Callable[[str], None] = field(default=lambda msg: None)  # one line per event
+
+    def loader(self, split: tuple, splits: Splits, *, pipeline: str = "fast", **kwargs):
+        """A loader of `split` (images, labels), normalised by the training split's statistics. Evaluation
+        always uses the fast pipeline: without augmentation both pipelines give the same batches."""
+        return make_loader(pipeline, *split, mean=splits.mean, std=splits.std,
+                           device=torch.device(self.options.device),
+                           channels_last=self.config["compute"]["channels_last"],
+                           num_workers=self.options.num_workers, **kwargs)
+
+
+def start_or_resume(spec: TrainSpec, *, seed: int, options: RunOptions, out_dir: Path, model_kwargs: dict,
+                    weights: dict, profile: dict, data_facts: dict, directory_fingerprint: str, force: bool,
+                    log) -> Training | dict:
+    """Build the model and its config; then either the job's metrics (already finished: nothing to do), or a
+    `Training` ready for its next epoch (fresh, or restored from the job's checkpoint)."""
     configure_determinism(options.deterministic)
     seed_everything(seed)
     model = create_model(spec.model, **model_kwargs)
     # The state dict is bulky and not JSON; config records its source instead.
     recorded_kwargs = {k: v for k, v in model_kwargs.items() if k != "state_dict"}
-    config = build_config(spec, seed=seed, options=options, model_kwargs=recorded_kwargs, weights=weights or {},
-                          profile=profile or {}, data_facts=data_facts, model=model,
+    config = build_config(spec, seed=seed, options=options, model_kwargs=recorded_kwargs, weights=weights,
+                          profile=profile, data_facts=data_facts, model=model,
                           directory_fingerprint=directory_fingerprint)
     ckpt_path, metrics_path = out_dir / art.CHECKPOINT, out_dir / art.METRICS
     # A process killed mid-write leaves its temporary file behind; the real file is intact.
@@ -305,8 +254,8 @@ def fit(spec: TrainSpec, splits: Splits, *, seed: int, options: RunOptions, out_
         for name in art.SEED_FILES:
             (out_dir / name).unlink(missing_ok=True)
     elif metrics_path.exists():
-        done = art.read_json(metrics_path)
-        if done.get("fingerprint") == config["fingerprint"]:
+        if is_finished(out_dir, config["fingerprint"]):
+            done = art.read_json(metrics_path)
             log(f"{spec.model} seed {seed}: already finished ({done.get('status')}), skipping (--force to redo)")
             return done
         raise BenchError(
@@ -314,96 +263,105 @@ def fit(spec: TrainSpec, splits: Splits, *, seed: int, options: RunOptions, out_
             "use another --artifacts directory or --force to overwrite it"
         )
 
-    channels_last = config["compute"]["channels_last"]
-    mf = torch.channels_last if channels_last else torch.contiguous_format
-    model = model.to(device=device, memory_format=mf)
+    mf = torch.channels_last if config["compute"]["channels_last"] else torch.contiguous_format
+    model = model.to(device=options.device, memory_format=mf)
     optimizer, scheduler = make_optimizer(model, spec)
     # Steps run through `runner`; checkpoints save `model`, whose keys compile leaves alone.
-    runner = compiled(model, options.compile)
-    history: list[dict] = []
-    start_epoch = 0
-    elapsed = 0.0
+    job = Training(spec, seed, options, out_dir, config, model, compiled(model, options.compile), optimizer,
+                   scheduler, log=log)
     if ckpt_path.exists():
-        state = art.load_checkpoint(ckpt_path)
-        if state.get("fingerprint") != config["fingerprint"]:
-            raise BenchError(
-                f"checkpoint {ckpt_path} was written with a different configuration; "
-                "re-run with --force to start this model again"
-            )
-        try:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            history, start_epoch, elapsed = state["history"], state["epoch"], state["train_seconds"]
-            ok = (isinstance(start_epoch, int) and 0 < start_epoch <= spec.epochs and isinstance(history, list)
-                  and len(history) == start_epoch and isinstance(elapsed, (int, float)))
-            if not ok:
-                raise ValueError(f"epoch {start_epoch!r} of {spec.epochs} with {len(history)} history rows")
-        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-            raise BenchError(f"checkpoint {ckpt_path} is incomplete or inconsistent ({exc}); "
-                             "re-run with --force") from None
-        log(f"{spec.model} seed {seed}: resuming after epoch {start_epoch}/{spec.epochs}")
-    if on_start is not None:
-        on_start(start_epoch)
-    art.write_json(out_dir / art.CONFIG, config)
+        job.history, start, job.elapsed = checkpoint.restore(
+            ckpt_path, fingerprint=config["fingerprint"], epochs=spec.epochs, model=model, optimizer=optimizer,
+            scheduler=scheduler)
+        log(f"{spec.model} seed {seed}: resuming after epoch {start}/{spec.epochs}")
+    return job
 
-    loader_args = dict(mean=splits.mean, std=splits.std, device=torch.device(device),
-                       channels_last=channels_last, num_workers=options.num_workers)
-    train_loader = make_loader(options.pipeline, *splits.train, batch_size=spec.batch_size, augment=spec.augment,
-                               shuffle=True, seed=seed, **loader_args)
-    val_loader = make_loader("fast", *splits.val, batch_size=options.eval_batch_size, **loader_args)
 
-    status = "complete"
-    end = spec.epochs if epoch_budget is None else min(spec.epochs, start_epoch + epoch_budget)
-    for epoch in range(start_epoch, end):
+def run_epochs(job: Training, splits: Splits, *, epoch_budget: int | None = None,
+               progress: Progress | None = None) -> str:
+    """Train from the job's next epoch to the end of its schedule (or `epoch_budget` epochs), checkpointing
+    after each; returns "complete" (or paused), or "diverged" when a loss stopped being finite."""
+    spec, seed, options = job.spec, job.seed, job.options
+    device, precision = options.device, options.precision
+    train_loader = job.loader(splits.train, splits, pipeline=options.pipeline, batch_size=spec.batch_size,
+                              augment=spec.augment, shuffle=True, seed=seed)
+    val_loader = job.loader(splits.val, splits, batch_size=options.eval_batch_size)
+    start = len(job.history)
+    end = spec.epochs if epoch_budget is None else min(spec.epochs, start + epoch_budget)
+    for epoch in range(start, end):
         t0 = time.perf_counter()
         # Dropout draws from torch's global generator; reseeding it per epoch makes
         # a resumed epoch identical to an uninterrupted one.
         torch.manual_seed(epoch_generator(seed, epoch, STREAM_TORCH).initial_seed())
         train_loader.set_epoch(epoch)
-        tr_loss, tr_acc = train_one_epoch(runner, train_loader, optimizer, device=device, precision=precision,
-                                          show_progress=show_progress,
+        tr_loss, tr_acc = train_one_epoch(job.runner, train_loader, job.optimizer, device=device,
+                                          precision=precision, progress=progress,
                                           label=f"{spec.model} s{seed} epoch {epoch + 1}/{spec.epochs}")
-        va_loss, va_acc = evaluate(runner, val_loader, device=device, precision=precision)
-        lr = optimizer.param_groups[0]["lr"]
-        scheduler.step()
+        va_loss, va_acc = evaluate(job.runner, val_loader, device=device, precision=precision)
+        lr = job.optimizer.param_groups[0]["lr"]
+        job.scheduler.step()
         seconds = time.perf_counter() - t0
-        elapsed += seconds
-        history.append({"epoch": epoch + 1, "phase": spec.phase_of(epoch) + 1, "lr": lr, "train_loss": tr_loss,
-                        "train_acc": tr_acc, "val_loss": va_loss, "val_acc": va_acc, "seconds": seconds})
-        log(f"{spec.model} seed {seed} epoch {epoch + 1}/{spec.epochs} lr {lr:g}: train loss {tr_loss:.4f} "
-            f"acc {tr_acc:.4f} | val loss {va_loss:.4f} acc {va_acc:.4f} | {seconds:.1f}s")
-        art.write_history(out_dir / art.HISTORY, history)
+        job.elapsed += seconds
+        job.history.append({"epoch": epoch + 1, "phase": spec.phase_of(epoch) + 1, "lr": lr,
+                            "train_loss": tr_loss, "train_acc": tr_acc, "val_loss": va_loss, "val_acc": va_acc,
+                            "seconds": seconds})
+        job.log(f"{spec.model} seed {seed} epoch {epoch + 1}/{spec.epochs} lr {lr:g}: train loss {tr_loss:.4f} "
+                f"acc {tr_acc:.4f} | val loss {va_loss:.4f} acc {va_acc:.4f} | {seconds:.1f}s")
+        art.write_history(job.out_dir / art.HISTORY, job.history)
         if not (math.isfinite(tr_loss) and math.isfinite(va_loss)):
-            status = "diverged"
-            log(f"{spec.model} seed {seed}: loss is not finite at epoch {epoch + 1}; stopping this model")
-            break
-        art.save_checkpoint(ckpt_path, {
-            "fingerprint": config["fingerprint"], "epoch": epoch + 1, "history": history,
-            "train_seconds": elapsed, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            # Recorded for inspection only: every generator used in an epoch (batch order,
-            # crops, flips, dropout) is re-derived from (seed, epoch) on resume; numpy's and
-            # Python's global generators are not used during training.
-            "rng": {"torch": torch.get_rng_state(),
-                    "cuda": torch.cuda.get_rng_state_all() if device == "cuda" else []},
-        })
+            job.log(f"{spec.model} seed {seed}: loss is not finite at epoch {epoch + 1}; stopping this model")
+            return "diverged"
+        checkpoint.save(job.out_dir / art.CHECKPOINT, fingerprint=job.config["fingerprint"], history=job.history,
+                        elapsed=job.elapsed, model=job.model, optimizer=job.optimizer, scheduler=job.scheduler,
+                        device=device)
+    return "complete"
 
-    if status == "complete" and len(history) < spec.epochs:
-        # Paused by epoch_budget: the checkpoint holds the state, there is nothing to evaluate yet.
-        return {"model": spec.model, "seed": seed, "status": "unfinished", "epochs_run": len(history),
-                "fingerprint": config["fingerprint"]}
+
+def finish(job: Training, splits: Splits, status: str) -> dict:
+    """The job's metrics: after a complete schedule, test predictions and metrics.json (written last: its
+    presence marks the job finished); after a diverged one, metrics.json without test results; when paused
+    by an epoch budget, an "unfinished" record and no file (the checkpoint holds the state)."""
+    spec, seed, options = job.spec, job.seed, job.options
+    fp = job.config["fingerprint"]
+    if status == "complete" and len(job.history) < spec.epochs:
+        return {"model": spec.model, "seed": seed, "status": "unfinished", "epochs_run": len(job.history),
+                "fingerprint": fp}
     metrics = {"artifact_format": ARTIFACT_FORMAT, "model": spec.model, "seed": seed, "status": status,
-               "fingerprint": config["fingerprint"], "epochs_run": len(history), "train_seconds": elapsed}
+               "fingerprint": fp, "epochs_run": len(job.history), "train_seconds": job.elapsed}
     if status == "complete":
         t0 = time.perf_counter()
-        test_loader = make_loader("fast", *splits.test, batch_size=options.eval_batch_size, **loader_args)
-        logits, labels = predict(runner, test_loader, device=device, precision=precision)
+        test_loader = job.loader(splits.test, splits, batch_size=options.eval_batch_size)
+        logits, labels = predict(job.runner, test_loader, device=options.device, precision=options.precision)
         metrics["eval_seconds"] = time.perf_counter() - t0
-        art.write_predictions(out_dir / art.PREDICTIONS, labels, logits)
+        art.write_predictions(job.out_dir / art.PREDICTIONS, labels, logits)
         metrics["test"] = summary_metrics(labels, logits)
-        log(f"{spec.model} seed {seed}: test loss {metrics['test']['loss']:.4f} "
-            f"accuracy {metrics['test']['accuracy']:.4f}")
-    # metrics.json last: its presence marks the model as finished.
-    art.write_json(metrics_path, metrics)
+        job.log(f"{spec.model} seed {seed}: test loss {metrics['test']['loss']:.4f} "
+                f"accuracy {metrics['test']['accuracy']:.4f}")
+    art.write_json(job.out_dir / art.METRICS, metrics)
     return metrics
+
+
+def fit(spec: TrainSpec, splits: Splits, *, seed: int, options: RunOptions, out_dir: Path,
+        model_kwargs: dict | None = None, weights: dict | None = None, profile: dict | None = None,
+        data_facts: dict, directory_fingerprint: str = "", force: bool = False, progress: Progress | None = None,
+        log=None, on_start=None, epoch_budget: int | None = None) -> dict:
+    """Train one model for one seed and write its artifacts into `out_dir`.
+
+    Returns its metrics.json content (also for a model found already finished). `on_start`
+    is called with the epoch training starts from, only when there is training to do.
+    With `epoch_budget`, this call trains at most that many epochs, then pauses (checkpointed,
+    as if interrupted) with status "unfinished"; a later call resumes it (the Ray executor
+    trains one epoch per task this way). `progress` shows the batches of each epoch (None: nothing).
+    """
+    log = log or (lambda msg: None)
+    out_dir = Path(out_dir)
+    job = start_or_resume(spec, seed=seed, options=options, out_dir=out_dir, model_kwargs=dict(model_kwargs or {}),
+                          weights=weights or {}, profile=profile or {}, data_facts=data_facts,
+                          directory_fingerprint=directory_fingerprint, force=force, log=log)
+    if not isinstance(job, Training):
+        return job
+    if on_start is not None:
+        on_start(len(job.history))
+    art.write_json(out_dir / art.CONFIG, job.config)
+    status = run_epochs(job, splits, epoch_budget=epoch_budget, progress=progress)
+    return finish(job, splits, status)

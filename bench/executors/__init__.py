@@ -1,34 +1,29 @@
 """Where the model x seed jobs of a study run: in this process (`local`) or as Ray tasks (`ray`).
 
-Both run the same training code (`bench.engine.train.fit`) and report to the driver through one
-`Recorder`; only the driver, holding the run directory's lock, writes the run directory.
+Both run the same training code (`bench.engine.train.fit`) behind one interface (bench.executors.base:
+`Executor.run(jobs, spec, book)`); only the driver, holding the run directory's lock, writes the run
+directory.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Callable
 
-EXECUTORS = ("local", "ray")
+from bench.config import ExecutorOptions
+from bench.engine.train import Progress
+from bench.executors.base import Executor
 
 
-@dataclass(frozen=True)
-class Job:
-    model: str
-    seed: int
+def make_executor(options: ExecutorOptions, *, progress: Progress | None = None,
+                  log: Callable[[str], None] | None = None) -> Executor:
+    """The executor `options.name` names, configured from `options` (the Ray fields only matter to Ray;
+    `progress`, a per-batch display, only to the local executor: Ray tasks report per epoch)."""
+    from bench.executors.local import LocalExecutor
+    from bench.executors.ray import RayExecutor
 
-    @property
-    def key(self) -> str:
-        return f"{self.model}/seed-{self.seed}"
-
-
-@dataclass
-class Recorder:
-    """Driver-side callbacks: each job's events go to the manifest and the log."""
-
-    started: Callable[..., None]          # (job, epoch, where=None)
-    finished: Callable[..., None]         # (job, metrics, wall_seconds, where=None)
-    failed: Callable[..., None]           # (job, error, where=None)
-    stopped: Callable[..., None]          # (job, wall_seconds, resumed): interrupted; its time so far is kept
-    log: Callable[[str], None] = print
-    counts: dict = field(default_factory=lambda: {"finished": 0, "failed": 0, "skipped": 0})
+    makers = {
+        "local": lambda: LocalExecutor(progress=progress, log=log or (lambda msg: None)),
+        "ray": lambda: RayExecutor(address=options.address, cpus_per_job=options.cpus_per_job,
+                                   gpus_per_job=options.gpus_per_job, max_retries=options.max_retries),
+    }
+    return makers[options.name]()

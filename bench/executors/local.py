@@ -2,32 +2,39 @@
 
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass, field
+from typing import Callable
 
-from bench.executors import Job, Recorder
+from bench.engine.train import Progress
+from bench.executors.base import Bookkeeper, Job, JobSpec
 
 
-def run_local(jobs: list[Job], *, fit_job, recorder: Recorder) -> dict:
-    """`fit_job(job, on_start=...)` trains one job into the run directory and returns its metrics."""
-    results = {}
-    for job in jobs:
-        t0 = time.perf_counter()
-        ran: list[int] = []
+@dataclass
+class LocalExecutor:
+    """Trains each job with bench.engine.train.fit, here, in order."""
 
-        def on_start(epoch: int, job=job) -> None:
-            ran.append(epoch)
-            recorder.started(job, epoch)
+    progress: Progress | None = None                              # per-batch display of each epoch, or none
+    log: Callable[[str], None] = field(default=lambda msg: None)  # fit's per-epoch lines
 
-        try:
-            metrics = fit_job(job, on_start=on_start)
-        except BaseException:
-            # Interrupted or failed mid-training: keep the time spent, so that a resumed run adds to it.
-            if ran:
-                recorder.stopped(job, time.perf_counter() - t0, resumed=ran[0] > 0)
-            raise
-        results[(job.model, job.seed)] = metrics
-        if not ran:
-            recorder.counts["skipped"] += 1
-            continue
-        recorder.finished(job, metrics, time.perf_counter() - t0, resumed=ran[0] > 0)
-    return results
+    def run(self, jobs: list[Job], spec: JobSpec, book: Bookkeeper) -> dict[tuple[str, int], dict]:
+        from bench.engine.train import fit
+
+        results = {}
+        for job in jobs:
+            args = spec.fit_args(job)
+            if job.model in spec.state_dicts:
+                args["model_kwargs"] = {**args["model_kwargs"], "state_dict": spec.state_dicts[job.model]}
+            try:
+                # The job counts as started once fit has its checkpoint (if any) and trains.
+                metrics = fit(splits=spec.splits, out_dir=spec.folder(job), data_facts=spec.facts,
+                              progress=self.progress, log=self.log,
+                              on_start=lambda epoch, job=job: book.started(job), **args)
+            except BaseException:
+                book.stopped(job)  # a no-op unless it had started
+                raise
+            results[(job.model, job.seed)] = metrics
+            book.finished(job, metrics)
+        return results
+
+    def record(self) -> dict:
+        return {"name": "local"}

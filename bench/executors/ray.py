@@ -20,11 +20,11 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from dataclasses import dataclass
 
 from bench.rundir import layout as art
 from bench.errors import BenchError
-from bench.executors import Job, Recorder
+from bench.executors.base import Bookkeeper, Job, JobSpec
 
 # What a task needs to resume a job; the driver sends these from the job's folder.
 RESUME_FILES = (art.CONFIG, art.HISTORY, art.CHECKPOINT)
@@ -78,102 +78,98 @@ def cluster_info(ray) -> dict:
                                           if k in ("CPU", "GPU", "memory", "object_store_memory")}}
 
 
-def run_ray(jobs: list[Job], *, job_args: Callable[[Job], dict], state_dicts: dict, splits, facts: dict,
-            job_dir: Callable[[Job], Path], finished: Callable[[Job], bool], epochs: Callable[[Job], int],
-            recorder: Recorder, address: str | None, cpus_per_job: int, gpus_per_job: float,
-            max_retries: int) -> tuple[dict, dict]:
-    """Run `jobs` on a Ray cluster (a local one when `address` is None); returns (results, cluster record)."""
-    ray = require_ray()
-    try:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
-                 ignore_reinit_error=True)
-    except Exception as exc:  # connection errors come in many types
-        raise BenchError(f"could not start or join Ray (address {address or 'local'}): "
-                         f"{type(exc).__name__}: {exc}") from None
-    try:
-        cluster = {"address": address or "local", **cluster_info(ray)}
-        biggest = max((n["resources"].get("CPU", 0) for n in cluster["nodes"]), default=0)
-        gpus = max((n["resources"].get("GPU", 0) for n in cluster["nodes"]), default=0)
-        if cpus_per_job > biggest or gpus_per_job > gpus:
-            raise BenchError(f"no Ray node has {cpus_per_job} CPUs and {gpus_per_job:g} GPUs for a job (largest node: "
-                             f"{biggest:g} CPUs, {gpus:g} GPUs); lower --cpus-per-job / --gpus-per-job")
-        results = _drive(ray, jobs, job_args=job_args, state_dicts=state_dicts, splits=splits, facts=facts,
-                         job_dir=job_dir, finished=finished, epochs=epochs, recorder=recorder,
-                         cpus_per_job=cpus_per_job, gpus_per_job=gpus_per_job, max_retries=max_retries)
-        return results, cluster
-    finally:
-        ray.shutdown()
+@dataclass
+class RayExecutor:
+    """Runs each job as a chain of one-epoch Ray tasks (see the module's docstring)."""
 
+    address: str | None = None   # None starts a local Ray instance; "auto" joins `ray start --head`
+    cpus_per_job: int = 1        # CPUs (and torch threads) per task
+    gpus_per_job: float = 0.0    # GPUs per task; a fraction packs several tasks on one GPU
+    max_retries: int = 2         # re-submissions of an epoch lost with its worker or node
+    cluster: dict | None = None  # what the last run found: address, nodes, resources
 
-def _drive(ray, jobs, *, job_args, state_dicts, splits, facts, job_dir, finished, epochs, recorder, cpus_per_job,
-           gpus_per_job, max_retries) -> dict:
-    remote = ray.remote(epoch_task).options(num_cpus=cpus_per_job, num_gpus=gpus_per_job, max_retries=0)
-    splits_ref, facts_ref = ray.put(splits), ray.put(facts)
-    weight_refs = {model: ray.put(sd) for model, sd in state_dicts.items() if sd is not None}
-    todo = [j for j in jobs if not finished(j)]
-    recorder.counts["skipped"] += len(jobs) - len(todo)
-    for job in jobs:
-        if job not in todo:
-            recorder.log(f"{job.model} seed {job.seed}: already finished, skipping (--force to redo)")
-    total = len(todo)
-    inflight, attempts, begun, resumed = {}, {job: 0 for job in todo}, {}, {}
-    results = {}
-
-    def submit(job: Job) -> None:
-        folder = job_dir(job)
-        files = {n: (folder / n).read_bytes() for n in RESUME_FILES if (folder / n).is_file()}
-        ref = remote.remote(job_args(job), splits_ref, facts_ref, weight_refs.get(job.model), files, cpus_per_job)
-        inflight[ref] = job
-
-    def progress() -> str:
-        c = recorder.counts
-        return f"[{c['finished'] + c['failed']}/{total} done]"
-
-    for job in todo:
-        resumed[job] = (job_dir(job) / art.CHECKPOINT).is_file()
-        begun[job] = time.perf_counter()
-        recorder.started(job, 1 if resumed[job] else 0)
-        recorder.log(f"{progress()} {job.model} seed {job.seed}: "
-                     + ("resuming from its last checkpoint" if resumed[job] else "started"))
-        submit(job)
-    while inflight:
-        ready, _ = ray.wait(list(inflight), num_returns=1)
-        ref = ready[0]
-        job = inflight.pop(ref)
+    def run(self, jobs: list[Job], spec: JobSpec, book: Bookkeeper) -> dict[tuple[str, int], dict]:
+        ray = require_ray()
         try:
-            out = ray.get(ref)
-        except ray.exceptions.RayTaskError as exc:
-            cause = exc.cause if getattr(exc, "cause", None) is not None else exc
-            message = cause.format_message() if isinstance(cause, BenchError) else f"{type(cause).__name__}: {cause}"
-            recorder.failed(job, message)
-            recorder.log(f"{progress()} {job.model} seed {job.seed}: failed: {message}")
-            continue
-        except Exception as exc:  # lost worker, node or object
-            if not _lost(ray, exc):
-                raise
-            attempts[job] += 1
-            if attempts[job] > max_retries:
-                recorder.failed(job, f"{type(exc).__name__} after {max_retries} retries")
-                recorder.log(f"{progress()} {job.model} seed {job.seed}: failed ({type(exc).__name__}) after "
-                             f"{max_retries} retries")
+            ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
+                     logging_level=logging.ERROR, ignore_reinit_error=True)
+        except Exception as exc:  # connection errors come in many types
+            raise BenchError(f"could not start or join Ray (address {self.address or 'local'}): "
+                             f"{type(exc).__name__}: {exc}") from None
+        try:
+            self.cluster = {"address": self.address or "local", **cluster_info(ray)}
+            biggest = max((n["resources"].get("CPU", 0) for n in self.cluster["nodes"]), default=0)
+            gpus = max((n["resources"].get("GPU", 0) for n in self.cluster["nodes"]), default=0)
+            if self.cpus_per_job > biggest or self.gpus_per_job > gpus:
+                raise BenchError(f"no Ray node has {self.cpus_per_job} CPUs and {self.gpus_per_job:g} GPUs for a job "
+                                 f"(largest node: {biggest:g} CPUs, {gpus:g} GPUs); lower --cpus-per-job / "
+                                 "--gpus-per-job")
+            return self._drive(ray, jobs, spec, book)
+        finally:
+            ray.shutdown()
+
+    def record(self) -> dict:
+        return {"name": "ray", "cpus_per_job": self.cpus_per_job, "gpus_per_job": self.gpus_per_job,
+                "max_retries": self.max_retries, "cluster": self.cluster}
+
+    def _drive(self, ray, jobs: list[Job], spec: JobSpec, book: Bookkeeper) -> dict:
+        remote = ray.remote(epoch_task).options(num_cpus=self.cpus_per_job, num_gpus=self.gpus_per_job,
+                                                max_retries=0)
+        splits_ref, facts_ref = ray.put(spec.splits), ray.put(spec.facts)
+        weight_refs = {model: ray.put(sd) for model, sd in spec.state_dicts.items() if sd is not None}
+        total = len(jobs)
+        inflight, attempts, results = {}, {job: 0 for job in jobs}, {}
+
+        def submit(job: Job) -> None:
+            folder = spec.folder(job)
+            files = {n: (folder / n).read_bytes() for n in RESUME_FILES if (folder / n).is_file()}
+            ref = remote.remote(spec.fit_args(job), splits_ref, facts_ref, weight_refs.get(job.model), files,
+                                self.cpus_per_job)
+            inflight[ref] = job
+
+        for job in jobs:
+            resumed = book.started(job)
+            book.log(f"{book.progress(total)} {job.model} seed {job.seed}: "
+                     + ("resuming from its last checkpoint" if resumed else "started"))
+            submit(job)
+        while inflight:
+            ready, _ = ray.wait(list(inflight), num_returns=1)
+            ref = ready[0]
+            job = inflight.pop(ref)
+            try:
+                out = ray.get(ref)
+            except ray.exceptions.RayTaskError as exc:
+                cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+                message = cause.message if isinstance(cause, BenchError) else f"{type(cause).__name__}: {cause}"
+                book.failed(job, message)
+                book.log(f"{book.progress(total)} {job.model} seed {job.seed}: failed: {message}")
                 continue
-            recorder.log(f"{job.model} seed {job.seed}: {type(exc).__name__}; retry {attempts[job]}/{max_retries} "
-                         "from the last finished epoch")
-            submit(job)
-            continue
-        folder = job_dir(job)
-        metrics = out["metrics"]
-        # metrics.json last: its presence marks the job as finished.
-        for name in sorted(out["files"], key=lambda n: n == art.METRICS):
-            art.write_bytes(folder / name, out["files"][name])
-        where = {"node": out["node"], "pid": out["pid"]}
-        if metrics["status"] == "unfinished":
-            recorder.log(f"{progress()} {job.model} seed {job.seed}: epoch {metrics['epochs_run']}/{epochs(job)} "
-                         f"on {out['node']} (pid {out['pid']}, {out['seconds']:.1f} s)")
-            submit(job)
-            continue
-        results[(job.model, job.seed)] = metrics
-        recorder.finished(job, metrics, time.perf_counter() - begun[job], resumed=resumed[job], where=where)
-        recorder.log(f"{progress()} {job.model} seed {job.seed}: {metrics['status']} on {out['node']}"
+            except Exception as exc:  # lost worker, node or object
+                if not _lost(ray, exc):
+                    raise
+                attempts[job] += 1
+                if attempts[job] > self.max_retries:
+                    book.failed(job, f"{type(exc).__name__} after {self.max_retries} retries")
+                    book.log(f"{book.progress(total)} {job.model} seed {job.seed}: failed ({type(exc).__name__}) "
+                             f"after {self.max_retries} retries")
+                    continue
+                book.log(f"{job.model} seed {job.seed}: {type(exc).__name__}; retry {attempts[job]}/"
+                         f"{self.max_retries} from the last finished epoch")
+                submit(job)
+                continue
+            folder = spec.folder(job)
+            metrics = out["metrics"]
+            # metrics.json last: its presence marks the job as finished.
+            for name in sorted(out["files"], key=lambda n: n == art.METRICS):
+                art.write_bytes(folder / name, out["files"][name])
+            where = {"node": out["node"], "pid": out["pid"]}
+            if metrics["status"] == "unfinished":
+                book.log(f"{book.progress(total)} {job.model} seed {job.seed}: epoch {metrics['epochs_run']}/"
+                         f"{spec.epochs(job)} on {out['node']} (pid {out['pid']}, {out['seconds']:.1f} s)")
+                submit(job)
+                continue
+            results[(job.model, job.seed)] = metrics
+            book.finished(job, metrics, where=where)
+            book.log(f"{book.progress(total)} {job.model} seed {job.seed}: {metrics['status']} on {out['node']}"
                      + (f", test accuracy {metrics['test']['accuracy']:.4f}" if "test" in metrics else ""))
-    return results
+        return results

@@ -1,24 +1,25 @@
 """`bench export tensorboard RUN --logdir DIR`: one TensorBoard run per model and seed.
 
-Each seed becomes the event folder ``DIR/<model>/seed-<n>/`` holding:
+Each run directory gets its own folder ``DIR/<name>-<id>/`` (its folder name and the first 8
+characters of its identity, `bench.export.base.run_identity`), and each seed in it the event folder
+``<model>/seed-<n>/``, holding:
 
 - scalars per epoch (step = epoch, wall time = when the epoch ended): ``train/loss``,
   ``train/accuracy``, ``val/loss``, ``val/accuracy``, ``lr``, ``time/epoch_seconds``;
 - the test metrics at the last epoch: ``test/accuracy``, ``test/loss``, ``test/macro_precision``,
   ``test/macro_recall``, ``test/macro_f1``; the status (complete, diverged, incomplete) and the
   fingerprints as text (``bench/run``);
-- the HParams plugin's records: the seed's hyperparameters (`bench.export.hparams`) and, as
+- the HParams plugin's records: the seed's hyperparameters (`bench.export.base.hparams`) and, as
   metrics, ``test/accuracy`` and ``test/loss``; every run carries the same experiment record
   (the union of all seeds' hyperparameters), so the HParams table has one column per value;
 - the confusion matrix as an image (``test/confusion_matrix``);
-- ``bench-export.json``: the run directory's fingerprint, model, seed, the seed's fingerprint and
-  the export digest.
+- ``bench-export.json``: the export record (`bench.export.base.ExportRecord`).
 
-Exporting again (the dedup rule): an event folder whose ``bench-export.json`` names the same run
-directory fingerprint, model and seed is skipped when its digest is unchanged and replaced (written
-beside, then swapped in) when the seed changed. A folder that holds anything else (another run
-directory's export, or events without ``bench-export.json``) is refused before anything is
-written: remove it or choose another ``--logdir``.
+Exporting again: the records under ``DIR/*/<model>/seed-<n>/`` are read back and
+`bench.export.base.plan_exports` decides; a changed seed is written beside its old folder and then
+swapped in. Other run directories' folders are never touched, so several runs share one logdir and
+TensorBoard shows them side by side. A folder in the way that bench did not write is refused before
+anything is written.
 """
 
 from __future__ import annotations
@@ -29,11 +30,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from bench.rundir import layout as art
 from bench.errors import BenchError
-from bench.rundir.rundir import load_artifacts
-from bench.export import (CONFUSION_TAG, EPOCH_METRICS, ExportSummary, confusion_png, digest, epoch_times, hparams,
-               install_hint, label, test_metrics)
+from bench.export.base import (CONFUSION_TAG, EPOCH_METRICS, ExportRecord, ExportSummary, PlanStep, as_text,
+                               confusion_png, epoch_times, export_digest, hparams, install_hint, plan_exports,
+                               record_for, run_identity, test_metrics)
+from bench.rundir import layout as art
+from bench.rundir.rundir import Artifacts, load_artifacts
 
 MARKER = "bench-export.json"
 HPARAM_METRICS = ("test/accuracy", "test/loss")
@@ -62,8 +64,6 @@ def _hparam_schema(all_hparams: list[dict]) -> dict[str, str]:
 
 
 def _coerce(hp: dict, schema: dict[str, str]) -> dict:
-    from bench.export import as_text
-
     return {k: (as_text(v) if schema[k] == "string" and not isinstance(v, str) else v) for k, v in hp.items()}
 
 
@@ -106,6 +106,7 @@ def _image_summary(tag: str, png: bytes):
 def run_text(artifacts, run, status: str) -> str:
     """The ``bench/run`` text: which run directory, model and seed this is, as a Markdown table."""
     rows = [("run directory", str(Path(artifacts.root).resolve())),
+            ("run directory identity", run_identity(artifacts.manifest)),
             ("run directory fingerprint", artifacts.manifest["fingerprint"]),
             ("model", f"{run.model} ({run.config.get('title', run.model)})"), ("seed", str(run.seed)),
             ("seed fingerprint", run.config.get("fingerprint", "")), ("status", status),
@@ -113,7 +114,7 @@ def run_text(artifacts, run, status: str) -> str:
     return "| | |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
 
 
-def _write_seed(folder: Path, artifacts, run, hp: dict, schema: dict, marker: dict) -> None:
+def _write_seed(folder: Path, artifacts: Artifacts, run, hp: dict, schema: dict, record: ExportRecord) -> None:
     SummaryWriter, *_ = _require()
     start, ends, end = epoch_times(artifacts.manifest, run)
     status = run.status
@@ -134,15 +135,71 @@ def _write_seed(folder: Path, artifacts, run, hp: dict, schema: dict, marker: di
             fw.add_summary(_image_summary(CONFUSION_TAG, png), last, end)
     finally:
         writer.close()
-    art.write_json(folder / MARKER, marker)
+    art.write_json(folder / MARKER, record.to_dict())
 
 
-def _read_marker(folder: Path) -> dict | None:
+def run_folder(artifacts: Artifacts) -> str:
+    """'<run directory name>-<first 8 characters of its identity>': readable in TensorBoard's run list, and
+    distinct for two run directories of the same name."""
+    identity = run_identity(artifacts.manifest)[:8]
+    name = Path(artifacts.root).resolve().name
+    return f"{name}-{identity}" if name else identity
+
+
+def held_records(logdir: Path) -> list[tuple[ExportRecord, Path]]:
+    """Every export record under `logdir`, with its event folder: only ``<run>/<model>/seed-<n>`` folders
+    whose record names that same model and seed (a record moved elsewhere by hand is not trusted)."""
+    out = []
+    for path in sorted(Path(logdir).glob(f"*/*/seed-*/{MARKER}")):
+        try:
+            record = ExportRecord.from_dict(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            continue
+        folder = path.parent
+        if record is not None and (folder.parent.name, folder.name) == (record.model, art.seed_folder(record.seed)):
+            out.append((record, folder))
+    return out
+
+
+def _check_free(folder: Path) -> None:
+    """A new seed's folder must be absent or empty: never write into what someone else put there."""
+    if not (folder.exists() or folder.is_symlink()):
+        return
+    if folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
+        return
     try:
-        marker = json.loads((folder / MARKER).read_text())
+        other = ExportRecord.from_dict(json.loads((folder / MARKER).read_text()))
     except (OSError, ValueError):
-        return None
-    return marker if isinstance(marker, dict) else None
+        other = None
+    if other is not None:
+        raise BenchError(f"{folder} holds the export of another run directory ({other.run_dir}, identity "
+                         f"{other.identity}); remove it or choose another --logdir")
+    raise BenchError(f"{folder} already exists and was not written by bench export; remove it "
+                     "or choose another --logdir")
+
+
+def _write_swapped(folder: Path, write) -> None:
+    """Write a seed's folder beside its final place, then move it in (replacing an older export of it):
+    an interrupted export leaves either the old folder or the new one, never half of one."""
+    parent = art.ensure_dir(folder.parent)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=parent))
+    except OSError as exc:
+        raise art.os_error(folder, exc) from None
+    try:
+        write(tmp)
+        if folder.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".old", dir=parent))
+            os.replace(folder, old / folder.name)
+            os.replace(tmp, folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, folder)
+    except OSError as exc:
+        raise art.os_error(folder, exc) from None
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def export_tensorboard(run_dir: Path, logdir: Path) -> ExportSummary:
@@ -151,57 +208,42 @@ def export_tensorboard(run_dir: Path, logdir: Path) -> ExportSummary:
     artifacts = load_artifacts(run_dir)
     logdir = Path(logdir)
     art.check_writable_dir(logdir, what="--logdir")
-    fingerprint = artifacts.manifest["fingerprint"]
     runs = [r for m in artifacts.models() for r in artifacts.of(m)]
-    all_hp = [{**hparams(r), "status": r.status} for r in runs]
-    schema = _hparam_schema(all_hp)
+    all_hp = {id(r): {**hparams(r), "status": r.status} for r in runs}
+    schema = _hparam_schema(list(all_hp.values()))
+    extra = {"exporter": "tensorboard", "hparams": schema}
+    wanted = [(run, record_for(artifacts, run, export_digest(artifacts, run, extra=extra))) for run in runs]
+    plan = plan_exports(wanted, held_records(logdir))
 
-    # Decide everything before writing anything: a refusal leaves the logdir as it was.
-    plan = []
-    for run, hp in zip(runs, all_hp):
-        folder = logdir / run.model / f"seed-{run.seed}"
-        marker = {"fingerprint": fingerprint, "model": run.model, "seed": run.seed,
-                  "config_fingerprint": run.config.get("fingerprint"),
-                  "digest": digest(artifacts, run, extra={"exporter": "tensorboard", "hparams": schema}),
-                  "run_dir": str(Path(artifacts.root).resolve())}
-        action = "new"
-        if folder.exists() or folder.is_symlink():
-            old = _read_marker(folder) if folder.is_dir() else None
-            if old is None:
-                if not folder.is_dir() or any(folder.iterdir()):
-                    raise BenchError(f"{folder} already exists and was not written by bench export; remove it "
-                                     "or choose another --logdir")
-            elif (old.get("fingerprint"), old.get("model"), old.get("seed")) != (fingerprint, run.model, run.seed):
-                raise BenchError(f"{folder} holds the export of another run directory ({old.get('run_dir')}, "
-                                 f"fingerprint {old.get('fingerprint')}; this one is {fingerprint}); remove it "
-                                 "or choose another --logdir")
-            else:
-                action = "skip" if old.get("digest") == marker["digest"] else "update"
-        plan.append((run, hp, folder, marker, action))
+    # Every refusal before the first write: a refused export leaves the logdir as it was.
+    home = logdir / run_folder(artifacts)
+    targets = [_target(step, home) for step in plan]
 
     summary = ExportSummary(target=f"TensorBoard logdir {logdir}", view=f"tensorboard --logdir {logdir}")
-    for run, hp, folder, marker, action in plan:
-        if action == "skip":
-            summary.skipped.append(label(run))
+    for step, folder in zip(plan, targets):
+        summary.add(step)
+        if folder is None:
             continue
-        parent = art.ensure_dir(folder.parent)
-        try:
-            tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=parent))
-        except OSError as exc:
-            raise art.os_error(folder, exc) from None
-        try:
-            _write_seed(tmp, artifacts, run, _coerce(hp, schema), schema, marker)
-            if folder.exists():
-                old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".old", dir=parent))
-                os.replace(folder, old / folder.name)
-                os.replace(tmp, folder)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, folder)
-        except OSError as exc:
-            raise art.os_error(folder, exc) from None
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-        (summary.updated if action == "update" else summary.exported).append(label(run))
+        hp = _coerce(all_hp[id(step.run)], schema)
+        _write_swapped(folder, lambda tmp, s=step, h=hp: _write_seed(tmp, artifacts, s.run, h, schema, s.record))
+        _remove_copies(step)
     return summary
+
+
+def _target(step: PlanStep, home: Path) -> Path | None:
+    """Where a step writes: a new seed into this run directory's folder (which must be free), an update over
+    the folder it replaces, a skipped seed nowhere."""
+    if step.action == "skip":
+        return None
+    if step.action == "update":
+        return step.replaces[0]
+    folder = home / step.run.model / art.seed_folder(step.run.seed)
+    _check_free(folder)
+    return folder
+
+
+def _remove_copies(step: PlanStep) -> None:
+    """An update keeps one folder per seed: other copies of this same run directory's seed (a folder copied
+    by hand) would show it twice in TensorBoard."""
+    for folder in step.replaces[1:]:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -25,10 +25,6 @@ ENTRY_POINT_GROUP = "bench.models.registry"
 MODELS_ENV = "BENCH_MODELS_FROM"
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def load_models_from(where: str, *, debug: bool = False) -> list[str]:
     """Import a `.py` file or an importable module; returns the names of the models it registered."""
     path = Path(where)
@@ -36,11 +32,11 @@ def load_models_from(where: str, *, debug: bool = False) -> list[str]:
         if not path.is_file():
             raise BenchError(f"--models-from {where}: no such file")
         resolved = path.resolve()
-        source = {"kind": "file", "path": path.name, "sha256": _sha256(resolved)}
+        source = {"kind": "file", "path": path.name, "sha256": models.sha256_file(resolved)}
         # One module name per file content: loading the same file twice is a no-op, never a clash.
         name = f"bench_user_models_{source['sha256'][:12]}"
         if name in sys.modules:
-            return [e.name for e in models._REGISTRY.values() if e.source == source]
+            return [e.name for e in models.entries() if e.source == source]
         spec = importlib.util.spec_from_file_location(name, resolved)
         if spec is None or spec.loader is None:
             raise BenchError(f"--models-from {where}: not a Python file")
@@ -54,7 +50,8 @@ def load_models_from(where: str, *, debug: bool = False) -> list[str]:
     if found is None:
         raise BenchError(f"--models-from {where}: neither a .py file nor an importable module")
     origin = Path(found.origin) if found.origin and found.origin not in ("built-in", "frozen") else None
-    source = {"kind": "module", "module": where, "sha256": _sha256(origin) if origin and origin.is_file() else None}
+    source = {"kind": "module", "module": where,
+              "sha256": models.sha256_file(origin) if origin and origin.is_file() else None}
     return _run_registration(lambda: importlib.import_module(where), source, label=where, user_file=origin,
                              debug=debug)
 
@@ -69,7 +66,7 @@ def load_entry_points(*, debug: bool = False) -> list[str]:
         found = importlib.util.find_spec(module) if module else None
         origin = Path(found.origin) if found is not None and found.origin else None
         source = {"kind": "entry point", "module": ep.value, "entry_point": ep.name,
-                  "sha256": _sha256(origin) if origin and origin.is_file() else None}
+                  "sha256": models.sha256_file(origin) if origin and origin.is_file() else None}
         names += _run_registration(ep.load, source, label=f"entry point {ep.name} ({ep.value})", user_file=origin,
                                    debug=debug)
     return names
@@ -77,8 +74,8 @@ def load_entry_points(*, debug: bool = False) -> list[str]:
 
 def _run_registration(load, source: dict, *, label: str, user_file: Path | None, debug: bool,
                       module_name: str | None = None) -> list[str]:
-    before = dict(models._REGISTRY)
-    models._LOADING = source
+    before = models.snapshot()
+    models.loading_from(source)
     try:
         load()
     except BenchError as exc:
@@ -93,8 +90,8 @@ def _run_registration(load, source: dict, *, label: str, user_file: Path | None,
         raise BenchError(f"{label}{line} failed to import: {type(exc).__name__}: {exc} "
                          "(--debug shows the full traceback)") from None
     finally:
-        models._LOADING = None
-    added = [n for n, e in models._REGISTRY.items() if before.get(n) is not e]
+        models.loading_from(None)
+    added = [e.name for e in models.entries() if before.get(e.name) is not e]
     if not added:
         raise BenchError(f"{label} registered no model; decorate a builder with "
                          "@bench.register_model(name, title=..., description=..., convolutional=...)")
@@ -102,8 +99,7 @@ def _run_registration(load, source: dict, *, label: str, user_file: Path | None,
 
 
 def _restore(registry: dict, module_name: str | None) -> None:
-    models._REGISTRY.clear()
-    models._REGISTRY.update(registry)
+    models.restore(registry)
     if module_name:
         sys.modules.pop(module_name, None)
 

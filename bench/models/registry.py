@@ -1,19 +1,38 @@
-"""The study's four architectures, behind a registry (`create_model(name)`)."""
+"""The model registry: what bench knows about each model, and the helpers every model shares.
+
+A `ModelEntry` carries everything the rest of bench needs to know about a model (as timm's
+registry does): its builder, how the report names it, the builder settings a run records
+(`defaults`), whether and how it loads pretrained weights (`weights`), and a description of
+a built network as data (`describe`). Nothing outside bench.models needs a model's name to
+treat it right. The built-in models register themselves in bench.models.builtin and
+bench.models.vgg; `import bench.models` (any of its modules) registers them, in study order.
+"""
 
 from __future__ import annotations
 
-import os
+import hashlib
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import torch
 from torch import nn
 
 from bench.errors import BenchError
+from bench.protocol import DATA
 
-NUM_CLASSES = 10
+NUM_CLASSES = DATA.num_classes  # every model's number of outputs
+
+
+@dataclass(frozen=True)
+class Weights:
+    """How a model gets its pretrained weights, and how a run records where they came from."""
+
+    env: str  # environment variable naming a local weights file (the CLI's --*-weights option reads it too)
+    # (path | None, *, pretrained, download) -> (state_dict | None, source text recorded in config.json)
+    resolve: Callable[..., tuple[dict | None, str]]
+    # (path | None, source text) -> {"source": ..., "sha256": ...} of the file the weights came from
+    record: Callable[..., dict]
 
 
 @dataclass(frozen=True)
@@ -21,28 +40,47 @@ class ModelEntry:
     name: str          # registry key, used on the command line and in artifact paths
     title: str         # how the report names it
     description: str   # one line for `bench models` and the report
-    builder: Callable[..., nn.Module]
+    builder: Callable[..., nn.Module]  # keyword arguments -> an nn.Module with NUM_CLASSES outputs
     convolutional: bool  # channels_last pays off only for conv nets
     # Where the code came from: {"kind": "built-in"}, or a plug-in's file/module and its SHA-256
     # (recorded in config.json and the model's fingerprint).
     source: dict = field(default_factory=lambda: {"kind": "built-in"})
+    # Builder keyword arguments a run passes and records in config.json's compute.model_kwargs
+    # (the command line may override their values, never add keys).
+    defaults: dict = field(default_factory=dict)
+    weights: Weights | None = None  # None: the model trains from random initialisation only
+    # A built network -> its structure as data (config.json's "structure"); None: `describe_layers`.
+    describe: Callable[[nn.Module], dict] | None = None
+
+    def structure(self, model: nn.Module) -> dict:
+        """The description of `model` that config.json records under "structure"."""
+        return (self.describe or describe_layers)(model)
+
+    def model_kwargs(self, **overrides) -> dict:
+        """The builder arguments of a run: `defaults`, with the `overrides` (None: not given) of keys it has."""
+        return {k: (v if overrides.get(k) is None else overrides[k]) for k, v in self.defaults.items()}
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
-# Set by bench.models.plugins while it imports a user's models, so that registrations record their source.
+# Set by bench.models.plugins (through `loading_from`) while it imports a user's models, so that
+# registrations record their source.
 _LOADING: dict | None = None
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
-def register_model(name: str, *, title: str, description: str, convolutional: bool):
+def register_model(name: str, *, title: str, description: str, convolutional: bool, defaults: dict | None = None,
+                   weights: Weights | None = None, describe: Callable[[nn.Module], dict] | None = None):
     """Register a model builder (a function returning an nn.Module with 10 outputs) under `name`.
 
     Use as a decorator. `name` is used on the command line and in artifact paths: lowercase
     letters, digits and underscores. A plug-in may not reuse a built-in model's name.
+    `defaults`, `weights` and `describe` are optional (see `ModelEntry`).
     """
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
         raise BenchError(f"model name {name!r} is not allowed: use 1-40 lowercase letters, digits and underscores, "
                          "starting with a letter")
+    if defaults is not None and not (isinstance(defaults, dict) and all(isinstance(k, str) for k in defaults)):
+        raise BenchError(f"model {name!r}: defaults must be a dict of builder keyword arguments")
 
     def wrap(fn):
         source = dict(_LOADING) if _LOADING is not None else {"kind": "built-in"}
@@ -51,14 +89,40 @@ def register_model(name: str, *, title: str, description: str, convolutional: bo
             where = source.get("path") or source.get("module") or "bench"
             raise BenchError(f"{where}: model name {name!r} clashes with the {describe_source(old.source)} model "
                              f"of that name; choose another name (taken: {', '.join(_REGISTRY)})")
-        _REGISTRY[name] = ModelEntry(name, title, description, fn, convolutional, source)
+        _REGISTRY[name] = ModelEntry(name, title, description, fn, convolutional, source, dict(defaults or {}),
+                                     weights, describe)
         return fn
     return wrap
 
 
-def register(name: str, title: str, description: str, *, convolutional: bool):
-    """The built-in models' spelling of `register_model`."""
-    return register_model(name, title=title, description=description, convolutional=convolutional)
+def loading_from(source: dict | None) -> None:
+    """Record `source` in every registration until the next call (None: built-in again); bench.models.plugins."""
+    global _LOADING
+    _LOADING = source
+
+
+def snapshot() -> dict[str, ModelEntry]:
+    """A copy of the registry, for `restore` after a plug-in failed halfway."""
+    return dict(_REGISTRY)
+
+
+def restore(entries: dict[str, ModelEntry]) -> None:
+    _REGISTRY.clear()
+    _REGISTRY.update(entries)
+
+
+def entries() -> list[ModelEntry]:
+    """Every registered model, in registration order."""
+    return list(_REGISTRY.values())
+
+
+def sha256_file(path) -> str:
+    """SHA-256 of a file read in chunks: how the registry identifies a plug-in's code and a model's weights."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def describe_source(source: dict) -> str:
@@ -112,179 +176,20 @@ def create_model(name: str, **kwargs) -> nn.Module:
     return model.train()
 
 
-@register("mlp", "MLP", "3072-256-128-10 fully connected, ReLU", convolutional=False)
-def mlp(hidden: tuple[int, ...] = (256, 128)) -> nn.Module:
-    layers: list[nn.Module] = [nn.Flatten()]
-    width = 3 * 32 * 32
-    for h in hidden:
-        layers += [nn.Linear(width, h), nn.ReLU(inplace=True)]
-        width = h
-    layers.append(nn.Linear(width, NUM_CLASSES))
-    return nn.Sequential(*layers)
-
-
-def _simple_cnn(blocks: tuple[tuple[int, int], ...], hidden: tuple[int, ...], batchnorm: bool,
-                dropout: float) -> nn.Module:
-    layers: list[nn.Module] = []
-    cin = 3
-    for block in blocks:
-        for w in block:
-            # A conv followed by BatchNorm needs no bias: BN's shift replaces it.
-            layers.append(nn.Conv2d(cin, w, 3, padding=1, bias=not batchnorm))
-            if batchnorm:
-                layers.append(nn.BatchNorm2d(w))
-            layers.append(nn.ReLU(inplace=True))
-            cin = w
-        layers.append(nn.MaxPool2d(2))
-    side = 32 // 2 ** len(blocks)
-    head: list[nn.Module] = [nn.Flatten()]
-    width = cin * side * side
-    for h in hidden:
-        head += [nn.Linear(width, h), nn.ReLU(inplace=True)]
-        if dropout:
-            head.append(nn.Dropout(dropout))
-        width = h
-    head.append(nn.Linear(width, NUM_CLASSES))
-    return nn.Sequential(*layers, *head)
-
-
-# The classic course CNN for CIFAR-10 (three blocks of two 3x3 convs, then three
-# dense layers), a likely match for the study's lost figure and small enough to
-# train in seconds per epoch on a GPU.
-CNN_BLOCKS = ((32, 64), (128, 128), (256, 256))
-CNN_HIDDEN = (1024, 512)
-
-
-@register("cnn", "CNN", "3 blocks of 2 conv3x3+ReLU and max-pool (32-64, 128-128, 256-256), FC 4096-1024-512-10",
-          convolutional=True)
-def cnn(blocks: tuple[tuple[int, int], ...] = CNN_BLOCKS, hidden: tuple[int, ...] = CNN_HIDDEN) -> nn.Module:
-    return _simple_cnn(blocks, hidden, batchnorm=False, dropout=0.0)
-
-
-@register("cnn_bn", "CNN + BN + Dropout",
-          "the CNN with BatchNorm after every conv and Dropout(0.5) after each hidden dense layer",
-          convolutional=True)
-def cnn_bn(blocks: tuple[tuple[int, int], ...] = CNN_BLOCKS, hidden: tuple[int, ...] = CNN_HIDDEN,
-           dropout: float = 0.5) -> nn.Module:
-    return _simple_cnn(blocks, hidden, batchnorm=True, dropout=dropout)
-
-
-# Index one past the last layer of each of VGG16's five conv blocks in `features`.
-VGG16_BLOCK_ENDS = (5, 10, 17, 24, 31)
-VGG_WEIGHTS_ENV = "BENCH_VGG16_WEIGHTS"
-
-
-class VGGTransfer(nn.Module):
-    """VGG16's conv blocks, a global average pool and a small new classifier.
-
-    At 32x32 input the last block outputs 512x1x1; torchvision's 7x7 adaptive pool
-    would only copy that value 49 times, so a 1x1 pool feeds a 512-wide head instead.
-    """
-
-    def __init__(self, features: nn.Sequential, *, image_size: int = 32, hidden: int = 256,
-                 dropout: float = 0.5):
-        super().__init__()
-        self.resize = (nn.Upsample(size=(image_size, image_size), mode="bilinear", align_corners=False)
-                       if image_size != 32 else nn.Identity())
-        self.features = features
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.head = nn.Sequential(
-            nn.Flatten(), nn.Linear(512, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
-            nn.Linear(hidden, NUM_CLASSES),
-        )
-
-    def forward(self, x):
-        return self.head(self.pool(self.features(self.resize(x))))
-
-
-def load_vgg16_features(path: Path) -> dict[str, torch.Tensor]:
-    """Read and check a state_dict of VGG16 conv weights (`features.*` keys)."""
-    import torchvision
-
-    path = Path(path)
-    if not path.is_file():
-        raise BenchError(f"VGG16 weights file not found: {path}")
+def structure_of(name: str, model: nn.Module) -> dict:
+    """config.json's "structure" of `model`, built by registered model `name`. A plug-in's `describe` that
+    fails is one BenchError naming its file (its code can raise anything)."""
+    entry = get_entry(name)
+    if entry.source.get("kind") == "built-in":
+        return entry.structure(model)
+    where = entry.source.get("path") or entry.source.get("module")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise BenchError(f"VGG16 weights file {path} is not a readable state_dict ({type(exc).__name__})") from None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise BenchError(f"VGG16 weights file {path} does not hold a state_dict of tensors")
-    expected = {k: v.shape for k, v in torchvision.models.vgg16().features.state_dict().items()}
-    in_file = {k.removeprefix("features."): k for k in state}  # for messages: the key as the file spells it
-    state = {k.removeprefix("features."): v for k, v in state.items() if not k.startswith("classifier.")}
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise BenchError(
-            f"VGG16 weights file {path} has the wrong keys (missing: {missing[:3]}, "
-            f"unexpected: {unexpected[:3]}); expected torchvision vgg16 features.* weights"
-        )
-    bad = [k for k in expected if tuple(state[k].shape) != tuple(expected[k])]
-    if bad:
-        raise BenchError(
-            f"VGG16 weights file {path} has wrong shapes for {bad[:3]} "
-            f"(e.g. {tuple(state[bad[0]].shape)} instead of {tuple(expected[bad[0]])})"
-        )
-    # Values: load_state_dict would silently cast integers and happily train from NaN/Inf.
-    for k in expected:
-        v = state[k]
-        if not v.is_floating_point():
-            raise BenchError(f"VGG16 weights file {path} holds {v.dtype} values in {in_file[k]}; "
-                             "expected floating-point weights")
-        if not bool(torch.isfinite(v).all()):
-            n_bad = int((~torch.isfinite(v)).sum())
-            raise BenchError(f"VGG16 weights file {path} has non-finite values (NaN or Inf) in {in_file[k]} "
-                             f"({n_bad:,} of {v.numel():,}); refusing to train from it")
-    return state
-
-
-def resolve_vgg_weights(path: str | Path | None, *, pretrained: bool, download: bool) -> tuple[dict | None, str]:
-    """Find ImageNet weights: explicit path, then $BENCH_VGG16_WEIGHTS, then torchvision.
-
-    Returns (state_dict or None, a description of the source recorded in config.json).
-    """
-    if not pretrained:
-        return None, "none (random initialisation, --no-pretrained)"
-    path = path or os.environ.get(VGG_WEIGHTS_ENV)
-    if path:
-        return load_vgg16_features(Path(path)), f"file {Path(path).name}"
-    if not download:
-        raise BenchError(
-            "no VGG16 ImageNet weights: pass --vgg-weights PATH, set "
-            f"{VGG_WEIGHTS_ENV}, allow --download, or use --no-pretrained"
-        )
-    import torchvision
-
-    try:
-        weights = torchvision.models.VGG16_Weights.IMAGENET1K_V1
-        full = torchvision.models.vgg16(weights=weights).features.state_dict()
-    except Exception as exc:
-        raise BenchError(
-            f"could not download VGG16 ImageNet weights ({type(exc).__name__}); pass "
-            f"--vgg-weights PATH, set {VGG_WEIGHTS_ENV}, or use --no-pretrained"
-        ) from None
-    return full, "torchvision VGG16_Weights.IMAGENET1K_V1"
-
-
-@register("vgg16", "VGG16 transfer",
-          "ImageNet VGG16 conv blocks (1-3 frozen, 4-5 tuned), global pool, head 512-256-10",
-          convolutional=True)
-def vgg16(state_dict: dict | None = None, *, frozen_blocks: int = 3, image_size: int = 32,
-          hidden: int = 256) -> nn.Module:
-    import torchvision
-
-    if not 0 <= frozen_blocks <= 5:
-        raise BenchError(f"frozen_blocks must be between 0 and 5, got {frozen_blocks}")
-    if image_size < 32:
-        raise BenchError(f"image_size must be at least 32, got {image_size}")
-    features = torchvision.models.vgg16().features
-    if state_dict is not None:
-        features.load_state_dict(state_dict)
-    cut = VGG16_BLOCK_ENDS[frozen_blocks - 1] if frozen_blocks else 0
-    for p in features[:cut].parameters():
-        p.requires_grad_(False)
-    return VGGTransfer(features, image_size=image_size, hidden=hidden)
+        out = entry.structure(model)
+    except (Exception, SystemExit) as exc:
+        raise BenchError(f"{where}: describing model {name!r} failed: {type(exc).__name__}: {exc}") from None
+    if not isinstance(out, dict):
+        raise BenchError(f"{where}: the describe function of {name!r} returned a {type(out).__name__}, not a dict")
+    return out
 
 
 def param_groups(model: nn.Module, lr: float, backbone_lr_scale: float) -> list[dict]:
@@ -326,3 +231,22 @@ def layer_summary(model: nn.Module) -> list[dict]:
         rows.append({"name": name, "layer": _describe_layer(mod), "params": params,
                      "trainable": bool(params) and trainable})
     return rows
+
+
+def describe_layers(model: nn.Module) -> dict:
+    """Any network's structure as data: conv widths, the dense chain, normalisation and dropout.
+
+    The default `describe` of a registered model; e.g. the MLP gives dense [3072, 256, 128, 10].
+    """
+    mods = list(model.modules())
+    convs = [m for m in mods if isinstance(m, nn.Conv2d)]
+    dense = [m for m in mods if isinstance(m, nn.Linear)]
+    dropouts = [m.p for m in mods if isinstance(m, nn.Dropout)]
+    return {
+        "conv_channels": [c.out_channels for c in convs],  # output channels of each conv layer, in order
+        "pools": sum(isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)) for m in mods),  # downsampling stages
+        # input width of the first dense layer, then every dense layer's output width
+        "dense": [dense[0].in_features] + [d.out_features for d in dense] if dense else [],
+        "batchnorm": any(isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)) for m in mods),
+        "dropout": max(dropouts, default=0.0),  # the largest dropout probability (0: none)
+    }

@@ -1,7 +1,8 @@
 """The report's languages: message catalogues, numbers and writing direction.
 
-Every sentence the report prints, from the templates and from Python (analysis.py, report.py,
-plots.py), is an English message looked up in a gettext catalogue:
+Every sentence the pages print (the report and `bench compare`), from the templates and from Python
+(bench.render's text, facts, transfer, report, compare and plots), is an English message looked up
+in a gettext catalogue:
 `report_templates/locale/<lang>/LC_MESSAGES/bench.po`. The catalogue is read at run time with
 Babel (`read_po`) and compiled in memory into a `gettext.GNUTranslations`, so no binary `.mo`
 file is committed or built; a new language is a new `.po` file (plus, for a new script, a font).
@@ -17,7 +18,7 @@ Right-to-left languages: anything inserted into a sentence that is not a word of
 Latin name next to a number never reorders the sentence around it. In English they are not added.
 
 The active language is a context variable: `with activated(Language("fa")):` makes `_`,
-`ngettext` and `pgettext` of this module (used by analysis.py, report.py and plots.py) translate.
+`ngettext` and `pgettext` of this module (used by every module of bench.render) translate.
 """
 
 from __future__ import annotations
@@ -258,12 +259,12 @@ def font_files() -> list[Path]:
 
 
 # ----------------------------------------------------------------------------- the catalogue's sources
-# The report's messages: the Python modules that write its sentences and its templates (the compare
-# page, report_templates/compare.html.j2, is English only and not among them).
+# The pages' messages: the Python modules that write their sentences, and their templates.
 
-PYTHON_SOURCES = ("render/i18n.py", "results/analysis.py", "render/report.py", "render/plots.py")
-TEMPLATE_GLOB = ("report.html.j2", "_*.html.j2")
-# How the templates are read for extraction: as bench/report.py's Jinja environment reads them.
+PYTHON_SOURCES = ("render/i18n.py", "render/text.py", "render/facts.py", "render/transfer.py", "render/report.py",
+                  "render/compare.py", "render/plots.py", "render/verdicts.py")
+TEMPLATE_GLOB = ("report.html.j2", "_*.html.j2", "compare.html.j2")
+# How the templates are read for extraction: as bench.render.outputs' Jinja environment reads them.
 JINJA_OPTIONS = {"extensions": "jinja2.ext.i18n", "trimmed": "true", "newstyle_gettext": "true",
                  "trim_blocks": "true", "lstrip_blocks": "true", "silent": "false"}
 

@@ -4,8 +4,8 @@ Charts are SVG, drawn at their printed size: a figure's size in inches is its si
 page (the report never scales a chart), so the 7 pt set here is 7 pt on paper. No chart is
 wider than the report's text block (`TEXT_WIDTH_IN`) and no text in one is smaller than
 `MIN_FONT_PT`. Text is stored as glyph outlines, so a chart looks the same wherever it is
-opened, whatever fonts that machine has. Photographs (the sample grid, the gallery of
-mistakes) are PNG at `DPI`.
+opened, whatever fonts that machine has. Photographs (the gallery of mistakes) are PNG at
+`DPI`; the sample grid is bench.data.samples'.
 
 Each chart has a `*_figure` function that returns the matplotlib figure (what the tests
 inspect) and a `*_svg` function that returns its bytes. The bytes depend only on the data:
@@ -60,7 +60,7 @@ STYLE = {
 }
 sns.set_theme(context="paper", style="whitegrid", rc=STYLE)
 PALETTE = {"train": "#1f77b4", "val": "#d62728"}
-# Charts in another language: its words from the catalogue (bench/i18n.py), its digits on the ticks
+# Charts in another language: its words from the catalogue (bench.render.i18n), its digits on the ticks
 # and in the cells, and a font that has its script (report_templates/fonts: Vazirmatn, OFL) before
 # DejaVu Sans. matplotlib shapes and orders right-to-left text itself (libraqm), so labels are
 # passed in logical order, as written.
@@ -178,27 +178,6 @@ def svg_size_pt(svg: bytes) -> tuple[float, float]:
 
 
 # ----------------------------------------------------------------------------- photographs
-
-
-def sample_grid_png(images: np.ndarray, labels: np.ndarray, classes: list[str], *, per_class: int = 10) -> bytes:
-    """A grid with one row per class: the first `per_class` images of that class (PNG, printed at DPI)."""
-    cell = 0.42  # inches per 32x32 image on paper
-    fig, axes = plt.subplots(len(classes), per_class, figsize=(per_class * cell + 0.8, len(classes) * cell))
-    axes = np.atleast_2d(axes)
-    for c, name in enumerate(classes):
-        idx = np.flatnonzero(labels == c)[:per_class]
-        for j in range(per_class):
-            ax = axes[c, j]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.grid(False)
-            for s in ax.spines.values():
-                s.set_visible(False)
-            if j < len(idx):
-                ax.imshow(images[idx[j]], interpolation="nearest")
-        axes[c, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=7.5)
-    fig.subplots_adjust(left=0.8 / (per_class * cell + 0.8), right=1, top=1, bottom=0, wspace=0.06, hspace=0.06)
-    return _png(fig)
 
 
 def mistakes_figure(images: np.ndarray, captions: list[str]):

@@ -15,21 +15,26 @@ def cross_entropy(labels: np.ndarray, logits: np.ndarray) -> float:
 
 
 def summary_metrics(labels: np.ndarray, logits: np.ndarray, *, num_classes: int = 10) -> dict:
-    """Headline test metrics: loss, accuracy, macro and weighted P/R/F1."""
+    """Headline test metrics: loss, accuracy, macro and weighted P/R/F1.
+
+    A class's precision (never predicted) or recall (never present) is undefined, not 0: the averages skip it
+    (scikit-learn's zero_division=nan), as bench.results.stats.macro_scores does for the bootstrap.
+    """
     pred = logits.argmax(axis=1)
     out = {"loss": cross_entropy(labels, logits), "accuracy": float(accuracy_score(labels, pred)),
            "n": int(len(labels))}
     for average in ("macro", "weighted"):
         p, r, f, _ = precision_recall_fscore_support(
-            labels, pred, labels=list(range(num_classes)), average=average, zero_division=0)
+            labels, pred, labels=list(range(num_classes)), average=average, zero_division=np.nan)
         out[f"{average}_precision"], out[f"{average}_recall"], out[f"{average}_f1"] = float(p), float(r), float(f)
     return out
 
 
 def per_class_table(labels: np.ndarray, pred: np.ndarray, classes: list[str]) -> dict:
-    """scikit-learn's classification report as a dict: per class, macro avg, weighted avg."""
+    """scikit-learn's classification report as a dict: per class, macro avg, weighted avg; an undefined score
+    is NaN (bench.results.study stores it as None) and the averages skip it."""
     return classification_report(labels, pred, labels=list(range(len(classes))), target_names=classes,
-                                 output_dict=True, zero_division=0)
+                                 output_dict=True, zero_division=np.nan)
 
 
 def confusion(labels: np.ndarray, pred: np.ndarray, num_classes: int = 10, *, normalize: str | None = None):

@@ -54,8 +54,31 @@ HISTORY_FIELDS = (
 )
 
 
+# A seed's folder name, exactly as bench writes it: ASCII digits, no leading zero (seed-01 would be seed 1 twice).
+SEED_DIR = re.compile(r"^seed-(0|[1-9][0-9]{0,9})$")
+
+
+def seed_folder(seed: int) -> str:
+    """'seed-3': the folder of one seed inside its model's folder."""
+    return f"seed-{seed}"
+
+
+def run_key(model: str, seed: int) -> str:
+    """'mlp/seed-3': the ONE name of a model x seed run (manifest keys, logs, exports, tracker runs)."""
+    return f"{model}/{seed_folder(seed)}"
+
+
+def parse_run_key(key: str) -> tuple[str, int]:
+    """'mlp/seed-3' -> ('mlp', 3); anything else is a BenchError naming the expected form."""
+    model, sep, folder = str(key).rpartition("/")
+    match = SEED_DIR.match(folder)
+    if not sep or not model or not match:
+        raise BenchError(f"{key!r} does not name a run (expected <model>/seed-<n>, e.g. mlp/seed-0)")
+    return model, int(match.group(1))
+
+
 def seed_dir(root: Path, model: str, seed: int) -> Path:
-    return Path(root) / model / f"seed-{seed}"
+    return Path(root) / model / seed_folder(seed)
 
 
 def os_error(path: Path, exc: OSError) -> BenchError:
@@ -165,7 +188,8 @@ def read_json(path: Path, *, kind: type = dict, required: dict[str, type | tuple
     except OSError as exc:
         raise BenchError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
     if not isinstance(obj, kind):
-        raise BenchError(f"corrupt artifact {path}: expected a JSON {_type_name(kind)}, found a {_type_name(type(obj))}")
+        raise BenchError(f"corrupt artifact {path}: expected a JSON {_type_name(kind)}, "
+                         f"found a {_type_name(type(obj))}")
     if required:
         check_fields(obj, required, where=path)
     return obj
@@ -311,9 +335,6 @@ def check_format(manifest: dict, path: Path) -> None:
             f"{path} was written with artifact format {found!r}; this bench reads format "
             f"{ARTIFACT_FORMAT} (re-run the training with this version)"
         )
-
-
-SEED_DIR = re.compile(r"^seed-(0|[1-9][0-9]{0,9})$")
 
 
 def list_runs(root: Path) -> list[tuple[str, int, Path]]:

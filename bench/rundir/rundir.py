@@ -1,7 +1,7 @@
-"""One run directory: what it holds, how it is checked, and who may write it.
+"""One run directory: a `RunDir` owns its lock, its manifest, who may join it, and loading it whole.
 
 A run directory (``--artifacts``) holds one comparable study. Two fingerprints decide
-membership:
+membership (bench.rundir.checks.fingerprint):
 
 - the directory's (``manifest.json``: ``directory`` and ``fingerprint``): what every member
   shares: profile, the data actually used (digests of each split, so the test set's
@@ -9,121 +9,135 @@ membership:
 - each model's protocol (``config.json``: ``protocol_fingerprint``): every value of its
   ``compute`` record except the seed, shared by all seeds of that model.
 
-Training checks both before it writes anything (`check_joinable`), under a lock that one
-process holds at a time (`RunLock`); the report and `verify` load a directory through
-`load_artifacts`, which refuses a directory that mixes runs and names the files that disagree.
+Training checks both before it writes anything (`RunDir.check_joinable`), under a lock that one
+process holds at a time (`RunDir.lock`, bench.rundir.lock); the report and `verify` load a directory
+through `load_artifacts` (`RunDir.load`), which refuses a directory that mixes runs and names the
+files that disagree. File names, keys and atomic writes are bench.rundir.layout's.
 """
 
 from __future__ import annotations
 
-import errno
+import datetime as dt
 import hashlib
-import json
-import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from bench.rundir import layout as art
+from bench import ARTIFACT_FORMAT
 from bench.errors import BenchError
 from bench.protocol import STUDY
+from bench.rundir import layout as art
+from bench.rundir.checks import (CONFIG_FIELDS, DATASET_FIELDS, MANIFEST_FIELDS, METRICS_FIELDS, STATUSES,
+                                 check_config_values, check_dataset_values, check_manifest_values, corrupt,
+                                 differences, fingerprint, is_number, protocol_of)
+from bench.rundir.lock import RunLock
 
 MODEL_ORDER = list(STUDY)
-LOCK_FILE = "bench.lock"
-
-# The fields each artifact must have before anything reads it ("a.b" reaches into objects).
-MANIFEST_FIELDS = {"artifact_format": int, "fingerprint": str, "directory": dict, "models": dict, "seeds": list}
-DATASET_FIELDS = {"classes": list, "shapes.train": list, "shapes.val": list, "shapes.test": list, "counts.test": dict,
-                  "normalisation.mean": list, "normalisation.std": list, "digests.test": str,
-                  "test_labels_sha256": str}
-CONFIG_FIELDS = {"artifact_format": int, "model": str, "title": str, "fingerprint": str,
-                 "protocol_fingerprint": str, "directory_fingerprint": str, "compute.spec.phases": list,
-                 "compute.spec.optimizer": str, "compute.seed": int, "compute.model_kwargs": dict,
-                 "parameters.total": int, "layers": list}
-METRICS_FIELDS = {"artifact_format": int, "model": str, "seed": int, "status": str, "fingerprint": str}
-STATUSES = ("complete", "diverged")
 
 
-def fingerprint(record: Any) -> str:
-    """A short digest of a JSON-able record; equal records give equal fingerprints."""
-    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:16]
+def now_iso() -> str:
+    """The manifest's timestamps: UTC, to the millisecond."""
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
-def flatten(record: Any, prefix: str = "") -> dict[str, Any]:
-    """{'a': {'b': 1}} -> {'a.b': 1}; lists stay values."""
-    if not isinstance(record, dict):
-        return {prefix: record}
-    out: dict[str, Any] = {}
-    for key, value in record.items():
-        out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-    return out
+def merged_protocol(old: dict, new: dict | None) -> dict:
+    """manifest["protocol"]: each model's intended spec and reference, from whichever command trained it."""
+    if new is None:
+        return old
+    sources = [s for s in old.get("sources", []) if s != new["source"]] + [new["source"]]
+    return {"sources": sources, "study": new["study"], "specs": {**old.get("specs", {}), **new["specs"]},
+            "reference": {**old.get("reference", {}), **new["reference"]}}
 
 
-def differences(old: dict, new: dict, *, limit: int = 4) -> str:
-    """'profile.name: full -> smoke; precision: fp32 -> bf16' for the values that differ."""
-    a, b = flatten(old), flatten(new)
-    keys = sorted(k for k in set(a) | set(b) if a.get(k, "(absent)") != b.get(k, "(absent)"))
-    shown = [f"{k}: {_short(a.get(k, '(absent)'))} -> {_short(b.get(k, '(absent)'))}" for k in keys[:limit]]
-    more = f"; and {len(keys) - limit} more" if len(keys) > limit else ""
-    return "; ".join(shown) + more
+class RunDir:
+    """A run directory as the training driver sees it: the only writer of its manifest.
 
-
-def _short(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, default=str) if not isinstance(value, str) else value
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-class RunLock:
-    """An exclusive lock on a run directory, held for as long as a command writes there.
-
-    `flock` on ``bench.lock``: the kernel drops it when its holder dies, so a lock left by a
-    dead process is simply taken over; a live holder is named by its pid.
+    Every method that writes expects the caller to hold `lock()`; the jobs' own files are written
+    by the engine into `seed_dir(...)` folders.
     """
 
     def __init__(self, root: Path):
-        self.root = Path(root)
-        self.path = self.root / LOCK_FILE
-        self.fd: int | None = None
+        self.root = Path(root)  # the --artifacts folder
 
-    def __enter__(self) -> "RunLock":
-        import fcntl
+    def lock(self) -> RunLock:
+        """The directory's exclusive lock, as a context manager."""
+        return RunLock(self.root)
 
-        art.ensure_dir(self.root)
-        while True:
-            try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            except OSError as exc:
-                raise art.os_error(self.path, exc) from None
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
-                os.close(fd)
-                if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                    raise art.os_error(self.path, exc) from None
-                raise BenchError(f"run directory {self.root} is in use by another bench process (pid {holder}, "
-                                 f"lock {self.path}); wait for it to finish or choose another --artifacts") from None
-            # The previous holder may have removed the file between our open and our lock: retry on the new one.
-            try:
-                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
-                break
-            os.close(fd)
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self.fd = fd
-        return self
+    def seed_dir(self, model: str, seed: int) -> Path:
+        return art.seed_dir(self.root, model, seed)
 
-    def __exit__(self, *exc) -> None:
-        if self.fd is not None:
-            self.path.unlink(missing_ok=True)
-            os.close(self.fd)
-            self.fd = None
+    # -- the manifest ------------------------------------------------------------------------------
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / art.MANIFEST
+
+    def manifest(self) -> dict:
+        """The manifest as written so far ({} before the first training), format-checked."""
+        if not self.manifest_path.exists():
+            return {}
+        manifest = art.read_json(self.manifest_path)
+        art.check_format(manifest, self.manifest_path)
+        return manifest
+
+    def entry(self, key: str) -> dict:
+        """One job's manifest entry (`key` from layout.run_key), {} when it has none yet."""
+        return (self.manifest().get("models") or {}).get(key, {})
+
+    def update_manifest(self, *, reset: bool = False, models: dict | None = None, **fields) -> dict:
+        """Merge `fields` and per-job `models` entries (keyed by layout.run_key) into manifest.json.
+
+        Seeds, start and finish times and `train_wall_seconds` are derived from the job entries,
+        so runs added by separate commands are all counted.
+        """
+        manifest = {} if reset else self.manifest()
+        entries = dict(manifest.get("models", {}))
+        for key, entry in (models or {}).items():
+            entries[key] = {**entries.get(key, {}), **entry}
+        manifest.update(fields, models=entries, artifact_format=ARTIFACT_FORMAT)
+        manifest["seeds"] = sorted({art.parse_run_key(key)[1] for key in entries})
+        starts = [e["started_at"] for e in entries.values() if e.get("started_at")]
+        ends = [e["finished_at"] for e in entries.values() if e.get("finished_at")]
+        manifest["started_at"] = min(starts) if starts else None
+        manifest["finished_at"] = max(ends) if ends else None
+        manifest["train_wall_seconds"] = ((dt.datetime.fromisoformat(max(ends))
+                                           - dt.datetime.fromisoformat(min(starts))).total_seconds()
+                                          if starts and ends else None)
+        art.write_json(self.manifest_path, manifest)
+        return manifest
+
+    def mark_started(self, key: str, *, command: list[str], started_at: str | None, where: dict | None) -> None:
+        """A job began (or resumed: `started_at` is then its first start, kept)."""
+        self.update_manifest(models={key: {"status": "running", "command": command, "error": None,
+                                           "started_at": started_at or now_iso(), "finished_at": None,
+                                           **({"ran_on": where} if where else {})}})
+
+    def mark_finished(self, key: str, metrics: dict, *, wall_seconds: float, command: list[str],
+                      where: dict | None) -> None:
+        """A job ended complete or diverged; `wall_seconds` counts every attempt's time."""
+        self.update_manifest(models={key: {
+            "status": metrics["status"], "wall_seconds": wall_seconds, "command": command,
+            "finished_at": now_iso(), "train_seconds": metrics.get("train_seconds"),
+            "test_accuracy": metrics.get("test", {}).get("accuracy"), **({"ran_on": where} if where else {})}})
+
+    def mark_failed(self, key: str, error: str, *, where: dict | None) -> None:
+        self.update_manifest(models={key: {"status": "failed", "error": error, "finished_at": None,
+                                           **({"ran_on": where} if where else {})}})
+
+    def mark_stopped(self, key: str, *, wall_seconds: float) -> None:
+        """Interrupted: its time so far is kept, so that a resumed run adds to it."""
+        self.update_manifest(models={key: {"status": "interrupted", "wall_seconds": wall_seconds}})
+
+    # -- membership --------------------------------------------------------------------------------
+
+    def check_joinable(self, *, directory: dict, protocols: dict[str, dict], force: bool) -> list[Path]:
+        """See `check_joinable`."""
+        return check_joinable(self.root, directory=directory, protocols=protocols, force=force)
+
+    def load(self) -> "Artifacts":
+        """See `load_artifacts`."""
+        return load_artifacts(self.root)
 
 
 @dataclass
@@ -206,14 +220,10 @@ def check_members(manifest: dict, members: list[Member], root: Path) -> None:
         first = seeds[0]
         for other in seeds[1:]:
             if other.config["protocol_fingerprint"] != first.config["protocol_fingerprint"]:
-                diff = differences(_protocol(first.config), _protocol(other.config))
+                diff = differences(protocol_of(first.config), protocol_of(other.config))
                 raise BenchError(f"{root} mixes protocols for {model}: {first.path / art.CONFIG} and "
                                  f"{other.path / art.CONFIG} differ ({diff}); seeds of one model must share its "
                                  "protocol: retrain with --force or use separate --artifacts directories")
-
-
-def _protocol(config: dict) -> dict:
-    return {k: v for k, v in config["compute"].items() if k != "seed"}
 
 
 def check_joinable(root: Path, *, directory: dict, protocols: dict[str, dict], force: bool) -> list[Path]:
@@ -249,86 +259,10 @@ def check_joinable(root: Path, *, directory: dict, protocols: dict[str, dict], f
             continue
         if not force:
             raise BenchError(f"{m.path} was trained with another protocol for {m.model} "
-                             f"({differences(_protocol(m.config), new)}); all seeds of a model share one: "
+                             f"({differences(protocol_of(m.config), new)}); all seeds of a model share one: "
                              f"use another --artifacts directory, or --force to retrain every seed of {m.model}")
         discard.append(m.path)
     return discard
-
-
-def _bad(path: Path, what: str) -> BenchError:
-    return BenchError(f"corrupt artifact {path}: {what}")
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def check_dataset_values(dataset: dict, path: Path) -> None:
-    """Values the report prints and computes with: 10 distinct class names, integer shapes and counts."""
-    classes = dataset["classes"]
-    if not classes or not all(isinstance(c, str) and c.strip() for c in classes) or len(set(classes)) != len(classes):
-        raise _bad(path, "'classes' must be distinct, non-empty names")
-    for split, shape in dataset["shapes"].items():
-        if not isinstance(shape, list) or not shape or not all(_is_int(v) and v >= 0 for v in shape):
-            raise _bad(path, f"shape of {split!r} is not a list of whole numbers")
-    for split, counts in dataset["counts"].items():
-        if not isinstance(counts, dict) or set(counts) != set(classes) or \
-                not all(_is_int(v) and v >= 0 for v in counts.values()):
-            raise _bad(path, f"counts of {split!r} are not whole numbers for each class")
-    for key in ("mean", "std"):
-        values = dataset["normalisation"][key]
-        if len(values) != 3 or not all(_is_number(v) for v in values):
-            raise _bad(path, f"normalisation {key} is not three numbers")
-    if "augmentation" in dataset and not isinstance(dataset["augmentation"], dict):
-        raise _bad(path, "'augmentation' should be an object")
-    if not isinstance(dataset.get("checksums", {}), dict):
-        raise _bad(path, "'checksums' should be an object")
-
-
-def check_manifest_values(manifest: dict, path: Path) -> None:
-    for key in ("models", "weights", "protocol", "executor"):
-        value = manifest.get(key)
-        if value is not None and not isinstance(value, dict):
-            raise _bad(path, f"{key!r} should be an object")
-    for key in ("models", "weights"):
-        for name, entry in (manifest.get(key) or {}).items():
-            if not isinstance(entry, dict):
-                raise _bad(path, f"{key}[{name!r}] should be an object")
-    if not all(_is_int(s) for s in manifest["seeds"]):
-        raise _bad(path, "'seeds' should be whole numbers")
-
-
-def check_config_values(config: dict, path: Path) -> None:
-    """The spec and layer values the report and verify use: refused here rather than crashed on later."""
-    spec = config["compute"]["spec"]
-    phases = spec["phases"]
-    if not phases or not all(isinstance(p, dict) and _is_number(p.get("lr")) and p["lr"] > 0
-                             and _is_int(p.get("epochs")) and p["epochs"] >= 1 for p in phases):
-        raise _bad(path, "compute.spec.phases must be a non-empty list of {lr > 0, epochs >= 1}")
-    for key, check in (("batch_size", lambda v: _is_int(v) and v >= 1),
-                       ("weight_decay", lambda v: _is_number(v) and v >= 0),
-                       ("momentum", lambda v: _is_number(v) and v >= 0),
-                       ("backbone_lr_scale", lambda v: _is_number(v) and v >= 0)):
-        if key in spec and not check(spec[key]):
-            raise _bad(path, f"compute.spec.{key} = {spec[key]!r} is out of range")
-    compute = config["compute"]
-    if "eval_batch_size" in compute and not (_is_int(compute["eval_batch_size"]) and compute["eval_batch_size"] >= 1):
-        raise _bad(path, "compute.eval_batch_size must be a whole number >= 1")
-    legal = {"precision": ("fp32", "bf16"), "pipeline": ("fast", "torchvision"), "device_type": ("cpu", "cuda"),
-             "compile": ("none", "default", "reduce-overhead")}
-    for key, choices in legal.items():
-        if key in compute and compute[key] not in choices:
-            raise _bad(path, f"compute.{key} = {compute[key]!r}, expected one of: {', '.join(choices)}")
-    for key, value in compute["model_kwargs"].items():
-        if key in ("frozen_blocks", "image_size") and not _is_int(value):
-            raise _bad(path, f"compute.model_kwargs.{key} should be a whole number")
-    if not all(isinstance(row, dict) and _is_int(row.get("params")) for row in config["layers"]):
-        raise _bad(path, "'layers' rows should be objects with whole-number params")
-
 
 def load_artifacts(root: Path) -> Artifacts:
     """Read and check a whole run directory: every artifact's shape, and that its members belong together."""
@@ -367,8 +301,8 @@ def load_artifacts(root: Path) -> Artifacts:
                 raise BenchError(f"corrupt artifact {metrics_path}: status {metrics['status']!r}, "
                                  f"expected one of: {', '.join(STATUSES)}")
             for key in ("train_seconds", "eval_seconds"):
-                if metrics.get(key) is not None and not _is_number(metrics[key]):
-                    raise _bad(metrics_path, f"{key!r} should be a number")
+                if metrics.get(key) is not None and not is_number(metrics[key]):
+                    raise corrupt(metrics_path, f"{key!r} should be a number")
             if metrics["fingerprint"] != m.config["fingerprint"]:
                 raise BenchError(f"{metrics_path} does not belong to {m.path / art.CONFIG} (other fingerprint); "
                                  f"retrain {m.model} seed {m.seed} with --force")

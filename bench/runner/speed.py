@@ -20,7 +20,7 @@ import time
 import numpy as np
 import torch
 
-from bench.data.cifar10 import make_loader
+from bench.data.pipelines import make_loader
 from bench.models.registry import create_model, get_entry
 from bench.protocol import STUDY
 from bench.engine.train import compiled, make_optimizer, predict, train_step
@@ -174,6 +174,22 @@ _COLUMNS = [
     ("protocol (tv)", 15, lambda r: _fmt(r["torchvision_projected_seconds"])),
     ("(fast)", 9, lambda r: _fmt(r["fast_projected_seconds"])),
 ]
+
+
+def measure(models: list[str], *, device: str, precision: str | None, steps: int, warmup: int,
+            num_workers: int | None, compile_mode: str, repeats: int, log=None) -> dict:
+    """`bench speed`: resolve the device, precision and worker count (the study's min(4, CPUs) by default),
+    run every measurement, and add where it ran (device name, library versions)."""
+    from bench.engine.env import device_name, resolve_device, resolve_precision, versions
+
+    for name in models:
+        get_entry(name)
+    dev = resolve_device(device)
+    workers = num_workers if num_workers is not None else min(4, os.cpu_count() or 1)
+    result = run_speed(models, device=dev, precision=resolve_precision(precision, dev), steps=steps, warmup=warmup,
+                       num_workers=workers, compile_mode=compile_mode, repeats=repeats, log=log)
+    result.update(device_name=device_name(dev), versions=versions())
+    return result
 
 
 def format_table(result: dict) -> str:

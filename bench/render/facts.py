@@ -1,0 +1,280 @@
+"""The run's own records, as the report's templates print them: data, protocol, weights, run, optimisers.
+
+Everything a sentence states about the run is prepared here from its records (dataset.json, manifest.json,
+each config.json), with the fallbacks that older artifacts need, so that the templates (StrictUndefined)
+print values only. Words and numbers are bench.render.text's, in the active language.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from bench.protocol import study_kwargs
+from bench.render.i18n import _, current, ngettext, pgettext
+from bench.render.text import (OPTIMIZER_NAMES, capitalised, count, iso_date, iso_time, join, method_text, num,
+                               recorded_text, split_name, status_name, time_text, titles)
+from bench.render.transfer import backbone, head_chain
+from bench.rundir.rundir import Artifacts
+
+NO_WEIGHTS = "none (random initialisation, --no-pretrained)"  # the weights source of --no-pretrained (bench/models)
+ADAM_DEFAULT_LR = 1e-3    # torch.optim.Adam's default learning rate
+
+
+def data_facts(artifacts: Artifacts) -> dict:
+    """The data as this run used it: dataset.json first, each config's recorded sizes second."""
+    lang = current()
+    ds = artifacts.dataset
+    shapes = ds.get("shapes", {})
+    configs = [artifacts.of(m)[0].config for m in artifacts.models()]
+    compute = configs[0].get("compute", {}) if configs else {}
+    sizes = {k: int(shapes[k][0]) for k in ("train", "val", "test") if shapes.get(k)}
+    for k, v in (compute.get("sizes") or {}).items():
+        sizes.setdefault(k, int(v))
+    shape = next((shapes[k] for k in ("train_file", "train", "test") if len(shapes.get(k) or []) == 4), None)
+    profile = compute.get("profile") or artifacts.manifest.get("profile") or {}
+    # A profile's limits matter only where they bind: the split holds exactly that many images.
+    limits = [profile.get(f"{k}_limit") if profile.get(f"{k}_limit") == sizes.get(k) else None
+              for k in ("train", "val", "test")]
+    aug = ds.get("augmentation") or {}
+    states = {"not checked": pgettext("checksum", "not checked"), "verified": pgettext("checksum", "verified"),
+              "MISMATCH": pgettext("checksum", "MISMATCH")}
+    checksums = []
+    for split, c in (ds.get("checksums") or {}).items():
+        state = "not checked" if c.get("ok") is None else "verified" if c["ok"] else "MISMATCH"
+        checksums.append({"split": split, "split_name": split_name(split), "state": state, "text": states[state]})
+    return {
+        "classes": ds["classes"], "n_classes": len(ds["classes"]),
+        "image": lang.digits_only(f"{shape[1]}×{shape[2]}") if shape else None,
+        "image_size": int(shape[1]) if shape else None,
+        "array_shape": f"N×{shape[1]}×{shape[2]}×{shape[3]}" if shape else None,
+        "train": sizes.get("train"), "val": sizes.get("val"), "test": sizes.get("test"),
+        "train_file": int(shapes["train_file"][0]) if shapes.get("train_file") else None,
+        "test_file": int(shapes["test_file"][0]) if shapes.get("test_file") else None,
+        "split_seed": ds.get("split_seed", compute.get("split_seed")),
+        "profile": profile.get("name"), "limited": any(v is not None for v in limits[:2]),
+        "crop": aug.get("random_crop"), "padding": aug.get("padding"), "hflip_p": aug.get("hflip_p"),
+        "checksums": checksums,
+        "normalisation": ds.get("normalisation"),
+        "counts": ds.get("counts") or {},
+    }
+
+
+def augmentation_text(data: dict) -> str:
+    lang = current()
+    if data["crop"] is None:
+        return _("random crop and horizontal flip")
+    return _("random %(crop)s crop of the image zero-padded by %(padding)s pixels and a horizontal flip with "
+             "probability %(p)s") % {"crop": lang.digits_only(f"{data['crop']}×{data['crop']}"),
+                                     "padding": num(data["padding"]), "p": num(data["hflip_p"])}
+
+
+def weights(artifacts: Artifacts) -> dict:
+    """Per model that loads pretrained weights (or is meant to): {"source", "sha256", "pretrained"}."""
+    recorded = artifacts.manifest.get("weights") or {}
+    out = {}
+    for name in artifacts.models():
+        compute = artifacts.of(name)[0].config.get("compute", {})
+        rec = recorded.get(name) or {}
+        source = rec.get("source") or compute.get("weights_source") or ""
+        if not source and backbone(artifacts.of(name)[0].config) is None:
+            continue
+        if source == NO_WEIGHTS:
+            shown = _("none (random initialisation, %(option)s)") % {"option": current().ltr("--no-pretrained")}
+        else:
+            shown = current().ltr(source)
+        out[name] = {"source": shown if source else _("not recorded"),
+                     "sha256": rec.get("sha256") or compute.get("weights_sha256"),
+                     "pretrained": bool(source) and not source.startswith("none")}
+    return out
+
+
+def description(name: str, cfg: dict, weights: dict | None) -> str:
+    """The model's one-line description; the transfer model's is built from what this run froze and loaded."""
+    lang = current()
+    net = backbone(cfg)
+    if net is None or net["frozen_blocks"] is None:
+        text = cfg.get("description") or cfg.get("title", name)
+        return capitalised(recorded_text(text))
+    blocks = net["blocks"] or 5
+    fb = net["frozen_blocks"]
+    n = lang.integer
+    frozen = (_("none frozen") if fb == 0 else
+              _("%(first)s-%(last)s frozen") % {"first": n(1), "last": n(fb)} if fb > 1 else
+              _("%(block)s frozen") % {"block": n(1)})
+    tuned = (_("none tuned") if fb >= blocks else
+             _("%(first)s-%(last)s tuned") % {"first": n(fb + 1), "last": n(blocks)} if fb + 1 < blocks else
+             _("%(block)s tuned") % {"block": n(blocks)})
+    pretrained = weights is None or weights.get("pretrained")
+    text = (_("ImageNet-pretrained conv blocks (%(frozen)s, %(tuned)s), global pool") if pretrained else
+            _("Randomly initialised conv blocks (%(frozen)s, %(tuned)s), global pool")) % {
+        "frozen": lang.isolate(frozen), "tuned": lang.isolate(tuned)}
+    head = head_chain(cfg)
+    if head:
+        text = _("%(description)s, head %(head)s") % {"description": text,
+                                                      "head": lang.ltr(lang.digits_only(head.replace("→", "-")))}
+    return text
+
+
+def protocol_rows(name: str, cfg: dict, data: dict, weights: dict | None, departures: list[dict]) -> list[dict]:
+    """The model's protocol table, every value from its config.json."""
+    lang = current()
+    compute = cfg.get("compute", {})
+    spec = compute["spec"]
+    kwargs = {**study_kwargs(name), **(compute.get("model_kwargs") or {})}
+    opt = lang.isolate(OPTIMIZER_NAMES.get(spec["optimizer"], spec["optimizer"]))
+    if spec["optimizer"] == "sgd":
+        opt = (_("%(optimizer)s with momentum %(momentum)s") % {"optimizer": opt,
+                                                               "momentum": num(spec.get("momentum", 0.0))}
+               if spec.get("momentum") else _("%(optimizer)s without momentum") % {"optimizer": opt})
+    rows = [{"label": _("optimizer"), "lines": [opt]},
+            {"label": _("learning-rate phases"),
+             "lines": [ngettext("%(lr)s for %(n)s epoch", "%(lr)s for %(n)s epochs", p["epochs"]) % {
+                 "lr": num(p["lr"]), "n": count(p["epochs"])} for p in spec["phases"]]}]
+    if spec.get("backbone_lr_scale", 1) != 1:
+        rows.append({"label": _("tuned conv layers"),
+                     "lines": [_("learning rate × %(factor)s") % {"factor": num(spec["backbone_lr_scale"])}]})
+    rows += [{"label": _("epochs"), "lines": [lang.integer(sum(p["epochs"] for p in spec["phases"]))]},
+             {"label": _("weight decay"), "lines": [num(spec.get("weight_decay", 0.0))]},
+             {"label": _("batch size"),
+              "lines": [lang.integer(spec["batch_size"])] if "batch_size" in spec else [_("not recorded")]},
+             {"label": _("augmentation"),
+              "lines": [augmentation_text(data) if spec.get("augment", True) else _("none")]}]
+    if data["train"] is not None:
+        rows.append({"label": _("data"), "lines": [
+            _("%(train)s training, %(val)s validation, %(test)s test images") % {
+                "train": count(data["train"]), "val": count(data["val"]), "test": count(data["test"])}]})
+    size = kwargs.get("image_size")
+    if size and data["image_size"] and size != data["image_size"]:
+        rows.append({"label": _("input size"), "lines": [_("%(image)s upsampled to %(size)s") % {
+            "image": data["image"], "size": lang.digits_only(f"{size}×{size}")}]})
+    elif data["image"]:
+        rows.append({"label": _("input size"), "lines": [data["image"]]})
+    net = backbone(cfg)
+    if net is not None and net["frozen_blocks"] is not None:
+        blocks = net["blocks"]
+        fb = lang.integer(net["frozen_blocks"])
+        rows.append({"label": _("frozen blocks"), "lines": [
+            _("%(n)s of %(blocks)s") % {"n": fb, "blocks": lang.integer(blocks)} if blocks else fb]})
+    if weights:
+        rows.append({"label": _("pretrained weights"), "lines": [weights["source"]] + (
+            [lang.ltr(f"SHA-256 {weights['sha256']}")] if weights.get("sha256") else [])})
+    pipeline = compute.get("pipeline")
+    rows.append({"label": _("input pipeline"), "lines": [lang.isolate(pipeline) if pipeline else _("not recorded")]})
+    rows.append({"label": _("loss"), "lines": [_("cross-entropy")]})
+    if departures:
+        rows.append({"label": _("departures from the study's protocol"), "lines": [d["sentence"] for d in departures]})
+    elif spec.get("note"):
+        # The spec's note describes the full protocol against the original study: true only when nothing departs.
+        rows.append({"label": _("departure from the original study"), "lines": [recorded_text(spec["note"])]})
+    return rows
+
+
+def run_record(artifacts: Artifacts, models: list[dict]) -> dict:
+    """What ran, when, where and how, from manifest.json (whatever fields it has)."""
+    lang = current()
+    manifest = artifacts.manifest
+    entries = manifest.get("models") or {}
+    finished = manifest.get("finished_at") or max((e["finished_at"] for e in entries.values()
+                                                   if e.get("finished_at")), default=None)
+    started = manifest.get("started_at") or min((e["started_at"] for e in entries.values()
+                                                 if e.get("started_at")), default=None)
+    commands: dict[str, list[str]] = {}
+    for key, e in entries.items():
+        if e.get("command"):
+            commands.setdefault(shlex.join(e["command"]), []).append(key)
+    if not commands and manifest.get("command"):
+        commands[shlex.join(manifest["command"])] = []
+    names = {m["name"]: m["title"] for m in models}
+    rows = []
+    for key in sorted(entries):
+        e = entries[key]
+        model, _sep, seed = key.partition("/seed-")
+        status = e.get("status", "?")
+        rows.append({"key": key, "title": names.get(model, model), "seed": seed, "status": status,
+                     "status_text": status_name(status),
+                     "wall_seconds": e.get("wall_seconds"), "train_seconds": e.get("train_seconds"),
+                     "started": time_text(iso_time(e.get("started_at"))),
+                     "finished": time_text(iso_time(e.get("finished_at")))})
+    walls = [r["wall_seconds"] for r in rows if r["wall_seconds"] is not None]
+    versions = {k: str(v) for k, v in (manifest.get("versions") or {}).items() if v is not None and v != ""}
+    configs = [m["config"].get("compute", {}) for m in models]
+    options = manifest.get("options") or {}
+    first = configs[0] if configs else {}
+    precision = first.get("precision", options.get("precision"))
+    pipeline = first.get("pipeline", options.get("pipeline"))
+    compile_mode = first.get("compile", options.get("compile")) or "none"
+    channels_last = [m["title"] for m, c in zip(models, configs) if c.get("channels_last")]
+    compute = [_("%(precision)s precision") % {"precision": lang.isolate(precision)} if precision else None,
+               _("%(pipeline)s input pipeline") % {"pipeline": lang.isolate(pipeline)} if pipeline else None,
+               _("%(option)s for %(models)s") % {"option": lang.ltr("channels_last"), "models": titles(channels_last)}
+               if channels_last else None,
+               lang.ltr(f"torch.compile {compile_mode}")]
+    profile = (first.get("profile") or manifest.get("profile") or {}).get("name")
+    return {
+        "date": iso_date(finished), "started": time_text(iso_time(started)),
+        "finished": time_text(iso_time(finished)),
+        "span_seconds": manifest.get("train_wall_seconds"),
+        "sum_wall_seconds": sum(walls) if walls else None, "rows": rows,
+        "commands": [{"command": c, "runs": keys} for c, keys in commands.items()],
+        "seeds": sorted({r.seed for r in artifacts.runs}),
+        "device": lang.isolate(manifest.get("device_name") or manifest.get("device")) or _("not recorded"),
+        "versions": versions, "git_commit": manifest.get("git_commit"),
+        "compute": pgettext("list separator", ", ").join(c for c in compute if c),
+        "profile": lang.isolate(profile) if profile else _("not recorded"),
+        "checksums": [{"split": k, "split_name": split_name(k), "sha256": (c or {}).get("sha256")}
+                      for k, c in (manifest.get("data_checksums") or {}).items()],
+    }
+
+
+def comparison_facts(summary: dict) -> dict:
+    """Which interval methods the comparison table uses, and for which models (by their healthy seeds)."""
+    n = {e["title"]: e["aggregate"]["accuracy"]["n"] for e in summary["models"].values() if "aggregate" in e}
+    multi = [t for t, k in n.items() if k >= 3]
+    two = [t for t, k in n.items() if k == 2]
+    single = [t for t, k in n.items() if k == 1]
+    parts = []
+    if multi:
+        t = method_text("t_seeds_plus_test_set")
+        parts.append(t if not (single or two) else _("%(method)s for %(models)s") % {"method": t,
+                                                                                      "models": titles(multi)})
+    if two:
+        parts.append(_("none over two seeds for %(models)s (too few for an interval over seeds)") % {
+            "models": titles(two)})
+    if single:
+        text = _("%(wilson)s for accuracy and %(bootstrap)s for the macro averages") % {
+            "wilson": method_text("wilson"), "bootstrap": method_text("bootstrap", summary["bootstrap"]["resamples"])}
+        parts.append(text if not (multi or two) else _("%(methods)s for %(models)s, trained with one seed") % {
+            "methods": text, "models": titles(single)})
+    return {"methods": pgettext("clause separator", "; ").join(parts), "multi": bool(multi or two),
+            "any_reference": any(e.get("reference") for e in summary["models"].values())}
+
+
+def optimiser_facts(models: list[dict]) -> dict:
+    """Section (e): which model used which optimiser, rates, decay and epoch budget."""
+    sep = pgettext("list separator", ", ")
+    rows, adam, sgd = [], [], []
+    for m in models:
+        spec = m["spec"]
+        opt = spec["optimizer"]
+        epochs = sum(p["epochs"] for p in spec["phases"])
+        rates = [p["lr"] for p in spec["phases"]]
+        factors = {round(a / b, 6) for a, b in zip(rates, rates[1:])}
+        row = {"title": m["title"], "optimizer": OPTIMIZER_NAMES.get(opt, opt), "epochs": epochs,
+               "momentum": num(spec.get("momentum", 0.0)) if spec.get("momentum") else None,
+               "rates": sep.join(num(r) for r in rates), "weight_decay": num(spec.get("weight_decay", 0.0)),
+               "has_decay": bool(spec.get("weight_decay")), "n_phases": len(rates),
+               "factor": num(factors.pop()) if len(factors) == 1 else None, "first_rate": rates[0]}
+        rows.append(row)
+        (adam if opt == "adam" else sgd if opt == "sgd" else []).append(row)
+    budgets: dict[int, list[str]] = {}
+    for r in adam:
+        budgets.setdefault(r["epochs"], []).append(r["title"])
+    budget_text = join([ngettext("the %(n)s epoch of the %(models)s", "the %(n)s epochs of the %(models)s", e) % {
+        "n": count(e), "models": titles(t)} for e, t in sorted(budgets.items())])
+    adam_rates = sorted({r["first_rate"] for r in adam})
+    return {"rows": rows, "adam": adam, "sgd": sgd, "adam_budget": budget_text,
+            "adam_default_rate": bool(adam_rates) and adam_rates == [ADAM_DEFAULT_LR],
+            "adam_rates": sep.join(num(r) for r in adam_rates), "adam_default": num(ADAM_DEFAULT_LR),
+            "adam_decay": any(r["has_decay"] for r in adam)}
+
+

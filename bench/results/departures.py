@@ -1,0 +1,111 @@
+"""How a run departs from the built-in study protocol, as data: what differs, the study's value and the run's.
+
+Each record is {"what", "model", "study", "run"}; `what` is a profile, data size, pipeline, phases, spec
+field or builder setting, or "pretraining". The sentences that state them are written at render time
+(bench.render.text), in the report's language.
+"""
+
+from __future__ import annotations
+
+from bench.protocol import DATA, STUDY, get_profile, spec_for, study_kwargs
+
+STUDY_SIZES = DATA.sizes
+STUDY_PIPELINE = DATA.pipeline
+# Spec fields compared one by one (phases and epochs get their own record; "note" and "model" are not protocol).
+SPEC_FIELDS = ("optimizer", "weight_decay", "momentum", "batch_size", "backbone_lr_scale", "augment")
+# Departures that concern every model of a run alike: stated once, without model names.
+RUN_WIDE = ("profile", "data_sizes", "pipeline")
+ORDER = ("profile", "data_sizes", "pipeline", "phases")
+
+
+def run_sizes(config: dict, dataset: dict | None) -> dict | None:
+    """The run's split sizes: config.json's record first, dataset.json's shapes second."""
+    sizes = config.get("compute", {}).get("sizes")
+    if sizes:
+        return {k: int(sizes[k]) for k in ("train", "val", "test") if k in sizes}
+    shapes = (dataset or {}).get("shapes", {})
+    if all(shapes.get(k) for k in ("train", "val", "test")):
+        return {k: int(shapes[k][0]) for k in ("train", "val", "test")}
+    return None
+
+
+def departures(config: dict, dataset: dict | None = None) -> list[dict]:
+    """How one model's run (its config.json) departs from the built-in study protocol."""
+    model = config.get("model", "?")
+    compute = config.get("compute", {})
+    out = []
+
+    def add(what, study, run):
+        out.append({"what": what, "model": model, "study": study, "run": run})
+
+    profile = (compute.get("profile") or {}).get("name")
+    if profile and profile != "full":
+        add("profile", "full", profile)
+    sizes = run_sizes(config, dataset)
+    if sizes and sizes != STUDY_SIZES:
+        add("data_sizes", dict(STUDY_SIZES), sizes)
+    pipeline = compute.get("pipeline")
+    if pipeline and pipeline != STUDY_PIPELINE:
+        add("pipeline", STUDY_PIPELINE, pipeline)
+    if model not in STUDY:
+        # A plugged-in model has no study protocol to depart from, and no reference result to be compared with.
+        return out
+    study = spec_for(model, get_profile("full")).to_dict()
+    spec = compute.get("spec", {})
+    phases = [{"lr": float(p["lr"]), "epochs": int(p["epochs"])} for p in spec.get("phases", [])]
+    if phases != study["phases"]:
+        add("phases", study["phases"], phases)
+    for key in SPEC_FIELDS:
+        if key in spec and spec[key] != study[key]:
+            add(key, study[key], spec[key])
+    kwargs = compute.get("model_kwargs") or {}
+    defaults = study_kwargs(model)
+    for key, default in defaults.items():
+        value = kwargs.get(key, default)
+        if value != default:
+            add(key, default, value)
+    source = compute.get("weights_source") or ""
+    # Only a model that loads pretrained weights records a weights source; "none ..." is --no-pretrained.
+    if source.startswith("none"):
+        add("pretraining", "pretrained", "none")
+    return out
+
+
+def run_departures(configs: dict[str, dict], dataset: dict | None = None) -> dict:
+    """The departures of every model of a run, merged: one record per distinct departure, naming its models.
+
+    Returns {"items": [{"what", "study", "run", "models", "all_models"}], "facts": headline facts or None,
+    "like_for_like": bool}.
+    """
+    merged: dict[tuple, dict] = {}
+    for model, config in configs.items():
+        for d in departures(config, dataset):
+            key = (d["what"], repr(d["study"]), repr(d["run"]))
+            if key not in merged:
+                merged[key] = {k: v for k, v in d.items() if k != "model"} | {"models": []}
+            merged[key]["models"].append(model)
+    items = []
+    for d in merged.values():
+        everyone = len(d["models"]) == len(configs) and len(configs) > 1 and d["what"] in RUN_WIDE
+        items.append(d | {"all_models": everyone})
+    items.sort(key=lambda d: ORDER.index(d["what"]) if d["what"] in ORDER else len(ORDER))
+    return {"items": items, "facts": headline_facts(items, configs) if items else None, "like_for_like": not items}
+
+
+def headline_facts(items: list[dict], configs: dict[str, dict]) -> dict:
+    """What the departures banner's headline states: the profile, the training images, the epochs, the rest."""
+    whats = {d["what"] for d in items}
+    facts: dict = {"profile": next((d["run"] for d in items if d["what"] == "profile"), None),
+                   "train_images": next((d["run"]["train"] for d in items if d["what"] == "data_sizes"), None),
+                   "epochs_per_phase": None, "epochs_per_model": None,
+                   "others": bool(whats - {"profile", "data_sizes", "phases"})}
+    if "phases" in whats:
+        phases = [p for c in configs.values() for p in c["compute"]["spec"]["phases"]]
+        per_phase = {int(p["epochs"]) for p in phases}
+        totals = sorted({sum(int(p["epochs"]) for p in c["compute"]["spec"]["phases"]) for c in configs.values()})
+        profile_rule = any((c["compute"].get("profile") or {}).get("epochs_per_phase") for c in configs.values())
+        if profile_rule and len(per_phase) == 1:
+            facts["epochs_per_phase"] = per_phase.pop()
+        else:
+            facts["epochs_per_model"] = [totals[0], totals[-1]]
+    return facts

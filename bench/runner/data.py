@@ -1,0 +1,35 @@
+"""The data a run trains on: loaded, checked and split once by the driver, and described in the run directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.data.cifar10 import Cifar10, describe_splits, load_cifar10
+from bench.data.pipelines import Splits, make_splits
+from bench.data.samples import sample_grid_png
+from bench.errors import BenchError
+from bench.protocol import Profile
+from bench.rundir import layout as art
+
+
+def prepare_data(data_dir: Path, profile: Profile, *, download: bool, verify: bool) -> tuple[Cifar10, Splits, dict]:
+    """Load, check and split the data, and describe it as dataset.json will; writes nothing."""
+    data = load_cifar10(data_dir, download=download, verify=verify)
+    splits = make_splits(data, limits=profile.limits)
+    return data, splits, describe_splits(data, splits)
+
+
+def write_data_artifacts(out: Path, data: Cifar10 | None, facts: dict, *, grid_per_class: int = 10) -> None:
+    """dataset.json and (given the raw data) the sample grid; an existing dataset.json must describe the same
+    data. The caller holds the run directory's lock."""
+    out = Path(out)
+    path = out / art.DATASET
+    if path.exists():
+        old = art.read_json(path)
+        if old.get("digests") != facts["digests"]:
+            raise BenchError(f"{path} describes other data (another profile or data files); "
+                             "choose another --artifacts directory")
+    art.write_json(path, facts)
+    if data is not None:  # splits given directly (tests, verify) have no raw data for the grid
+        art.write_bytes(out / art.SAMPLES,
+                        sample_grid_png(data.train_images, data.train_labels, data.classes, per_class=grid_per_class))

@@ -1,0 +1,97 @@
+"""bench.render.compare on in-memory runs: the words of `bench compare`, in English and in Persian (no PDF)."""
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.render import compare as page
+from bench.render import i18n
+from bench.results.compare import compare_artifacts
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "results"))  # tests/results/memory_run.py
+from memory_run import memory_artifacts  # noqa: E402
+
+
+def data(root, b_accuracies=(0.70, 0.71, 0.69), **kw):
+    a = memory_artifacts(root / "a", {"mlp": [0.50, 0.52], "cnn": [0.6]})
+    b = memory_artifacts(root / "b", {"mlp": list(b_accuracies)}, **kw)
+    return compare_artifacts(a, b, Path("run-a"), Path("run-b"))
+
+
+def worded(d, lang="en"):
+    with i18n.activated(i18n.Language(lang)):
+        return page.worded(d)
+
+
+def test_english_sentences_follow_the_numbers(tmp_path):
+    s = worded(data(tmp_path))
+    e = s["models"]["mlp"]
+    for r in e["per_seed"]:
+        assert r["verdict"] == "B more accurate" and r["sentence"].startswith("B is more accurate than A for mlp (+")
+        assert r["sentence"].endswith(f"at seed {r['seed']}.") and "McNemar p < 0.001" in r["sentence"]
+        assert r["mcnemar"]["test"].startswith("exact McNemar test")
+    assert e["overall"]["sentence"].startswith("B is more accurate than A for mlp: established in 2 of 2 seeds")
+    assert s["test_set"]["sentence"].startswith("Both runs were evaluated on the same 1,000 test images")
+    assert s["differences_headline"] == "no recorded setting differs between the runs"
+    assert "differ" not in s["test_set"] and "missing_side" not in e
+
+
+def test_no_difference_names_why(tmp_path):
+    s = worded(data(tmp_path, b_accuracies=(0.50, 0.52)))
+    r = s["models"]["mlp"]["per_seed"][0]
+    assert r["verdict"] == "no difference established"
+    assert r["sentence"].startswith("No difference established for mlp (+0.00 points")
+
+
+def test_unpaired_sentence_has_no_test(tmp_path):
+    s = worded(data(tmp_path, b_accuracies=(0.8,), test=500, label_seed=7))
+    u = s["models"]["mlp"]["unpaired"]
+    assert u["sentence"].startswith("Not paired for mlp (different test sets): A 51.00 % [")
+    assert "McNemar" not in u["sentence"] and u["verdict"] == "not paired; intervals disjoint (B higher)"
+    assert "test-set digests and test labels differ (1,000 vs 500 images)" in s["test_set"]["sentence"]
+
+
+def test_terminal_table_in_english(tmp_path):
+    table = page.format_table(worded(data(tmp_path)))
+    head = next(line for line in table.splitlines() if line.startswith("model"))
+    assert head.split() == ["model", "seeds", "paired", "acc", "A", "%", "acc", "B", "%", "diff", "B-A", "[95",
+                            "%", "CI]", "p", "verdict"]
+    assert "mlp (mean)" in table and "2/2 < 0.05" in table and "only in A: cnn" in table
+
+
+def _persian_letters(html: str) -> int:
+    body = re.sub(r"<style>.*?</style>", " ", html, flags=re.S)
+    return len(re.findall(r"[\u0600-\u06FF]", re.sub(r"<[^>]+>", " ", body)))
+
+
+def test_compare_page_in_persian_is_persian_throughout(tmp_path):
+    """`bench compare --lang fa`: every sentence from the catalogue, right to left, in Persian digits."""
+    fa = i18n.Language("fa")
+    s = worded(data(tmp_path), "fa")
+    html = page.render_html(s, lang=fa, summary_name="c.summary.json")
+    assert html.startswith('<!doctype html>\n<html lang="fa" dir="rtl">')
+    assert _persian_letters(html) > 1000
+    for english in ("Summary", "The two runs", "Results", "What differs", "Methods", "more accurate",
+                    "Both runs were evaluated", "Every recorded setting", "Intervals are"):
+        assert english not in html, english
+    assert "B از A صحیح‌تر است" in s["models"]["mlp"]["overall"]["sentence"]
+    assert "۱٬۰۰۰" in s["test_set"]["sentence"]
+    english = page.render_html(worded(data(tmp_path / "en")), lang=i18n.Language(), summary_name="c.summary.json")
+    assert _persian_letters(english) == 0
+    table = page.format_table(s, lang="fa")
+    assert table.splitlines()[4].startswith("مدل") and "B صحیح‌تر است" in table
+
+
+def test_numbers_are_the_same_in_both_languages(tmp_path):
+    d = data(tmp_path)
+    en, fa = worded(d), worded(d, "fa")
+    assert en["models"]["mlp"]["overall"]["mean_acc_diff"] == fa["models"]["mlp"]["overall"]["mean_acc_diff"]
+    assert en["models"]["mlp"]["per_seed"][0]["mcnemar"]["p_value"] == \
+        fa["models"]["mlp"]["per_seed"][0]["mcnemar"]["p_value"]
+
+
+@pytest.mark.parametrize("template", sorted(p.name for p in (Path(page.outputs.TEMPLATES_DIR)).glob("*.j2")))
+def test_no_template_names_the_transfer_model(template):
+    assert not re.search("vgg", (Path(page.outputs.TEMPLATES_DIR) / template).read_text(), re.IGNORECASE)
