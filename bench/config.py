@@ -8,6 +8,7 @@ and every fingerprint computed from them read exactly as before.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from enum import Enum
 
@@ -111,6 +112,10 @@ class RunOptions:
         return _from_dict(cls, record, what="run options")
 
 
+# Seconds `--executor ray` waits for a cluster to answer before it refuses the command (--ray-timeout).
+CONNECT_TIMEOUT = 5.0
+
+
 @dataclass(frozen=True)
 class ExecutorOptions:
     """Where jobs run (bench.executors); none of it changes results, so none of it is fingerprinted."""
@@ -120,9 +125,14 @@ class ExecutorOptions:
     cpus_per_job: int = 1              # Ray: CPUs (and torch threads) per job
     gpus_per_job: float = 0.0          # Ray: GPUs per job; fractions pack several jobs on one GPU
     max_retries: int = 2               # Ray: re-submissions of an epoch lost with its worker or node
+    connect_timeout: float | None = None  # Ray: seconds to wait for a cluster to answer (None: CONNECT_TIMEOUT)
 
     def __post_init__(self):
         Executor.parse(self.name)
+        # NaN passes every range check (each comparison is False): refuse what is not a finite number here.
+        for key, value in (("gpus-per-job", self.gpus_per_job), ("ray-timeout", self.connect_timeout)):
+            if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise BenchError(f"--{key} must be a finite number >= 0, got {value!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)

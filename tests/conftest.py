@@ -132,3 +132,20 @@ def assert_one_line_error(result, code: int = 1) -> str:
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
     assert "Traceback" not in result.output
     return lines[0]
+
+
+def set_recorded_status(run: Path, model: str, seed: int, status: str) -> None:
+    """Record `status` for one job in a run directory's manifest, as bench would have: tests that make a seed
+    unfinished or diverged by editing its files must say so in the manifest too, or readers refuse the
+    directory as damaged (bench.rundir.rundir.check_recorded_jobs)."""
+    import json
+
+    from bench.rundir import layout as art
+
+    path = Path(run) / art.MANIFEST
+    manifest = json.loads(path.read_text())
+    entry = manifest["models"].setdefault(art.run_key(model, seed), {})
+    entry["status"] = status
+    if status != "complete":
+        entry["test_accuracy"] = None
+    art.write_json(path, manifest)

@@ -15,9 +15,9 @@ from pathlib import Path
 import click
 
 from bench.cli.group import BenchGroup
-from bench.cli.options import (COMPILE_CHOICE, PROFILE_CHOICE, WORKERS_RANGE, ModelsFrom, NonEmptyPath,
-                               activate_plugins, data_options, parse_seeds, plugin_options, report_language_options,
-                               train_options)
+from bench.cli.options import (COMPILE_CHOICE, PROFILE_CHOICE, WORKERS_RANGE, FiniteFloatRange, ModelsFrom,
+                               NonEmptyPath, activate_plugins, data_options, parse_seeds, plugin_options,
+                               report_language_options, train_options)
 from bench.config import Device, ExecutorOptions, Precision
 from bench.errors import EXIT_INTERRUPTED, BenchError
 from bench.protocol import STUDY
@@ -51,13 +51,13 @@ def main() -> None:
 
 
 def train_request(models, *, protocol, seed, seeds, vgg_weights, frozen_blocks, image_size, executor, ray_address,
-                  cpus_per_job, gpus_per_job, max_retries, **options) -> TrainRequest:
+                  cpus_per_job, gpus_per_job, max_retries, ray_timeout, **options) -> TrainRequest:
     """The TrainRequest of `bench train`/`bench all` from their click options (the rest keep their names)."""
     command = click.get_current_context().meta.get("bench.argv") or ["bench", *sys.argv[1:]]
     return TrainRequest(
         models=tuple(models), seeds=tuple(parse_seeds(seeds) if seeds is not None else [seed]), protocol=protocol,
         weights_path=vgg_weights, model_settings={"frozen_blocks": frozen_blocks, "image_size": image_size},
-        executor=ExecutorOptions(executor, ray_address, cpus_per_job or 0, gpus_per_job, max_retries),
+        executor=ExecutorOptions(executor, ray_address, cpus_per_job or 0, gpus_per_job, max_retries, ray_timeout),
         command=tuple(command), **options)
 
 
@@ -100,9 +100,11 @@ def train(models, models_from, protocol_file, **kwargs):
 @click.option("--title", default=None, help="Report title.")
 @click.option("--author", default="", help="Report author.")
 @click.option("--affiliation", default="", help="Author's affiliation.")
+@click.option("--no-evidence", is_flag=True, default=False,
+              help="Do not embed the run's files, the summary and their index in the report's PDF.")
 @report_language_options
 @plugin_options
-def all_(out, title, author, affiliation, lang, digits, models_from, protocol_file, **kwargs):
+def all_(out, title, author, affiliation, no_evidence, lang, digits, models_from, protocol_file, **kwargs):
     """Train every model of the study (the protocol's `study` list), then write the report."""
     from bench.data.cifar10 import default_data_dir
     from bench.render.i18n import Language
@@ -122,7 +124,7 @@ def all_(out, title, author, affiliation, lang, digits, models_from, protocol_fi
 
     written = render_report(run_dir, out or run_dir / "report.pdf", title=title, author=author,
                             affiliation=affiliation, data_dir=request.data_dir or default_data_dir(), log=log,
-                            lang=lang, digits=digits)
+                            lang=lang, digits=digits, evidence=not no_evidence)
     for path in written:
         log(f"wrote {path}")
 
@@ -173,9 +175,11 @@ def models(profile_name, models_from, protocol_file):
 
     protocol = activate_plugins(models_from, protocol_file)
     profile = get_profile(profile_name)
+    # Every model is built (and a plug-in probed) before the first line: a refusal is then the only output.
+    built = {name: create_model(name) for name in model_names()}
     for name in model_names():
         entry = get_entry(name)
-        params = count_parameters(create_model(name))
+        params = count_parameters(built[name])
         spec = spec_for(name, profile, protocol=protocol)
         phases = ", ".join(f"{p.lr:g}x{p.epochs}" for p in spec.phases)
         study = " [study]" if name in protocol.study else ""
@@ -239,8 +243,49 @@ def speed(device, model_list, precision, steps, warmup, repeats, num_workers, co
     log(f"saved {out}")
 
 
+def report_pdf_findings(pdf: Path) -> list[str]:
+    """`bench verify X.pdf`'s four checks (bench.evidence.verify), with the report's own code passed in: the
+    summary recomputed, and the page rendered again, from the extracted run directory by the functions
+    `bench report` uses, in the report's language (the PDF's /Lang) and digits (those of its summary's words),
+    with its title and author (the PDF's metadata); the numbers printed there are the ones the PDF may print.
+    The affiliation is not in the PDF's metadata: a decimal number in it would be refused."""
+    from bench.evidence import pdf_metadata, pdf_text, read_attachments
+    from bench.evidence.collect import summary_names
+    from bench.evidence.numbers import html_text
+    from bench.evidence.verify import verify_files
+    from bench.render import i18n
+    from bench.render.report import analyse, build_context, load_artifacts, render_html
+
+    meta = pdf_metadata(pdf)
+    code = meta["language"] or i18n.SOURCE_LANGUAGE
+    if code not in i18n.languages():
+        raise BenchError(f"{pdf.name} is written in {code!r}, a language this bench cannot render "
+                         f"({', '.join(i18n.languages())})")
+    files = read_attachments(pdf)
+    # Persian digits in the summary's words: the report was written with --digits native; else latin.
+    try:
+        words = json.dumps(json.loads(b"".join(files[n] for n in summary_names(files))), ensure_ascii=False)
+    except ValueError:  # a damaged summary: the checks refuse it by name
+        words = ""
+    native = any("\u06f0" <= ch <= "\u06f9" for ch in words)
+    language = i18n.Language(code, "native" if native or code == i18n.SOURCE_LANGUAGE else "latin")
+    pages: dict[Path, tuple[dict, str]] = {}
+
+    def page(run_dir: Path) -> tuple[dict, str]:
+        if run_dir not in pages:
+            artifacts = load_artifacts(run_dir)
+            with i18n.activated(language):
+                context = build_context(artifacts, analyse(artifacts), title=meta["title"] or None,
+                                        author=meta["author"], affiliation="", data_dir=None)
+                pages[run_dir] = context["summary"], render_html(context)
+        return pages[run_dir]
+
+    return verify_files(pdf, files, pdf_text(pdf), recompute=lambda d: page(d)[0],
+                        formatted_numbers=lambda _summary, d: [html_text(page(d)[1])])
+
+
 @cli.command()
-@click.argument("artifacts_dir", type=NonEmptyPath(path_type=Path))
+@click.argument("artifacts_dir", metavar="RUN_DIR|REPORT.pdf", type=NonEmptyPath(path_type=Path))
 @click.option("--data-dir", type=NonEmptyPath(file_okay=False, path_type=Path), envvar="BENCH_DATA_DIR", default=None,
               help="CIFAR-10 root. Env: BENCH_DATA_DIR.")
 @click.option("--download/--no-download", default=True, show_default=True)
@@ -251,18 +296,37 @@ def speed(device, model_list, precision, steps, warmup, repeats, num_workers, co
 @click.option("--models", "model_list", default=None, help="Comma-separated models to verify (default: all).")
 @click.option("--models-from", "models_from", type=ModelsFrom(), multiple=True, envvar="BENCH_MODELS_FROM",
               help="The files or modules of plugged-in models in the run (as given to `bench train`).")
-def verify(artifacts_dir, data_dir, download, device, vgg_weights, model_list, models_from):
-    """Re-run a recorded run from its configs and check the results are bitwise identical."""
+@click.option("--retrain", is_flag=True, default=False,
+              help="For REPORT.pdf: also retrain every embedded model/seed from its config and compare the "
+                   "predictions bitwise (a run directory is always retrained).")
+def verify(artifacts_dir, data_dir, download, device, vgg_weights, model_list, models_from, retrain):
+    """Check a report or a run. REPORT.pdf: its embedded evidence (digests, every number recomputed from the
+    embedded predictions, the printed numbers, the protocol), with nothing but the file; --retrain also
+    retrains. RUN_DIR: re-run the recorded run from its configs and check the results are bitwise identical."""
     from bench.data.cifar10 import default_data_dir
     from bench.runner.verify import verify_run
     from bench.engine.env import resolve_device
 
     activate_plugins(models_from, None)
+    pdf = artifacts_dir.suffix.lower() == ".pdf" and not artifacts_dir.is_dir()
+    if pdf:
+        # Only this branch imports bench.evidence's readers (pypdf) and the renderer.
+        for line in report_pdf_findings(artifacts_dir):
+            click.echo(line)
+        if not retrain:
+            return
     if device:
         resolve_device(device)
     models = [m.strip() for m in model_list.split(",")] if model_list else None
-    rows, notes = verify_run(artifacts_dir, data_dir=data_dir or default_data_dir(), device=device,
-                             weights_path=vgg_weights, download=download, models=models, log=log)
+    options = dict(data_dir=data_dir or default_data_dir(), device=device, weights_path=vgg_weights,
+                   download=download, models=models, log=log)
+    if pdf:
+        from bench.evidence import evidence_run
+
+        with evidence_run(artifacts_dir) as run_dir:  # refusals name the PDF, not the temporary folder
+            rows, notes = verify_run(run_dir, **options)
+    else:
+        rows, notes = verify_run(artifacts_dir, **options)
     if notes:
         click.echo("environment differs from the recorded run, so bitwise equality is not expected: "
                    + "; ".join(notes))
@@ -275,7 +339,9 @@ def verify(artifacts_dir, data_dir, download, device, vgg_weights, model_list, m
 
 
 @cli.command()
-@click.argument("artifacts_dir", type=NonEmptyPath(path_type=Path))
+@click.argument("artifacts_dir", required=False, type=NonEmptyPath(path_type=Path))
+@click.option("--from", "from_pdf", type=NonEmptyPath(dir_okay=False, path_type=Path), default=None,
+              help="Render again from a report PDF's embedded evidence instead of ARTIFACTS_DIR.")
 @click.option("--out", type=NonEmptyPath(dir_okay=False, path_type=Path), default=Path("report.pdf"),
               show_default=True, help="Report file (.pdf or .html); the other format and summary.json are "
                                       "written beside it (for .html, no PDF where WeasyPrint/Pango is missing).")
@@ -284,13 +350,27 @@ def verify(artifacts_dir, data_dir, download, device, vgg_weights, model_list, m
 @click.option("--affiliation", default="", help="Author's affiliation.")
 @click.option("--data-dir", type=NonEmptyPath(file_okay=False, path_type=Path), envvar="BENCH_DATA_DIR", default=None,
               help="CIFAR-10 root, only for the gallery of confident mistakes (optional).")
+@click.option("--no-evidence", is_flag=True, default=False,
+              help="Do not embed the run's files, the summary and their index in the PDF (nor list them).")
 @report_language_options
-def report(artifacts_dir, out, title, author, affiliation, data_dir, lang, digits):
-    """Render the HTML and PDF report from ARTIFACTS_DIR alone."""
+def report(artifacts_dir, from_pdf, out, title, author, affiliation, data_dir, no_evidence, lang, digits):
+    """Render the HTML and PDF report from ARTIFACTS_DIR alone (or from the evidence of --from REPORT.pdf)."""
     from bench.render.report import render_report
 
-    for path in render_report(artifacts_dir, out, title=title, author=author, affiliation=affiliation,
-                              data_dir=data_dir, log=log, lang=lang, digits=digits):
+    if (artifacts_dir is None) == (from_pdf is None):
+        raise BenchError("give either ARTIFACTS_DIR or --from REPORT.pdf (one of them, not both)")
+    options = dict(title=title, author=author, affiliation=affiliation, data_dir=data_dir, log=log, lang=lang,
+                   digits=digits, evidence=not no_evidence)
+    if from_pdf is not None:
+        from bench.evidence import evidence_run
+        from bench.render.outputs import check_out
+
+        check_out(out)  # before the PDF is read and extracted
+        with evidence_run(from_pdf) as run_dir:  # checked against its index and protocol first
+            written = render_report(run_dir, out, **options)
+    else:
+        written = render_report(artifacts_dir, out, **options)
+    for path in written:
         log(f"wrote {path}")
 
 
@@ -317,7 +397,7 @@ def export_tensorboard_cmd(run_dir, logdir):
 @click.option("--tracking-uri", default="sqlite:///mlflow.db", show_default=True,
               help="MLflow tracking URI: a database (sqlite:///PATH, postgresql://...) or an http(s) tracking server.")
 @click.option("--experiment", default=None, help="Experiment name. Default: the run directory's folder name.")
-@click.option("--timeout", type=click.FloatRange(1, 3600), default=30.0, show_default=True,
+@click.option("--timeout", type=FiniteFloatRange(1, 3600), default=30.0, show_default=True,
               help="Seconds one call to the tracking server may take, retries included; an unreachable or silent "
                    "server ends the export with one line.")
 def export_mlflow_cmd(run_dir, tracking_uri, experiment, timeout):

@@ -23,6 +23,10 @@ class BenchGroup(click.Group):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
+            empty = self.empty_env_vars(list(sys.argv[1:] if args is None else args))
+            if empty:
+                raise click.UsageError(f"environment variable {empty[0]} is set but empty, which names nothing; "
+                                       f"unset it (unset {empty[0]}) or give it a value")
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except (KeyboardInterrupt, EOFError, click.exceptions.Abort):
             click.echo("interrupted", err=True)
@@ -38,6 +42,23 @@ class BenchGroup(click.Group):
             click.echo(f"Error: {' '.join(exc.format_message().split())}", err=True)
             sys.exit(exc.exit_code)
         sys.exit(code if isinstance(code, int) else 0)
+
+    def empty_env_vars(self, argv: list[str]) -> list[str]:
+        """The environment variables of the command in `argv` that are set to an empty value. Click would read
+        them as unset and fall back to the default silently; bench refuses them by name, as it refuses an empty
+        option value."""
+        import os
+
+        name = next((a for a in argv if not a.startswith("-")), None)
+        stack = [self.commands[name]] if name in self.commands else []
+        names: set[str] = set()
+        while stack:
+            command = stack.pop()
+            for param in command.params:
+                envvar = param.envvar
+                names.update([envvar] if isinstance(envvar, str) else list(envvar or ()))
+            stack.extend(getattr(command, "commands", {}).values())
+        return sorted(n for n in names if n in os.environ and not os.environ[n].strip())
 
     def invoke(self, ctx):
         import warnings
@@ -56,7 +77,15 @@ class BenchGroup(click.Group):
                 raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
             except MemoryError:
                 raise BenchError("out of memory; use a smaller --image-size or fewer models at once") from None
-            except (BenchError, click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            except BenchError as exc:
+                cause = getattr(exc, "cause", None)
+                if cause is not None and ctx.obj and ctx.obj.get("debug"):
+                    # A user's model failed inside a job: --debug shows its code's traceback, then the line.
+                    import traceback
+
+                    click.echo("".join(traceback.format_exception(cause)).rstrip(), err=True)
+                raise
+            except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
                 raise
             except OSError as exc:
                 if ctx.obj and ctx.obj.get("debug"):

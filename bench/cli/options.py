@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
 import click
 
-from bench.config import CompileMode, Device, Executor, Pipeline, Precision
+from bench.config import CONNECT_TIMEOUT, CompileMode, Device, Executor, Pipeline, Precision
 from bench.errors import BenchError
 from bench.protocol import PROFILES
 
@@ -19,6 +20,17 @@ class NonEmptyPath(click.Path):
         if isinstance(value, str) and not value.strip():
             self.fail("an empty path names nothing", param, ctx)
         return super().convert(value, param, ctx)
+
+
+class FiniteFloatRange(click.FloatRange):
+    """click.FloatRange that also refuses nan and inf, which pass its range check (every comparison with nan
+    is false) and would reach the executor."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
 
 
 # Legal ranges of numeric options, checked by click before any work (and shown in --help).
@@ -121,10 +133,13 @@ _TRAIN_OPTIONS = [
     click.option("--cpus-per-job", type=click.IntRange(1, 256), default=None,
                  help="Ray: CPUs and torch threads per job. Default: the thread count a local run uses here, "
                       "which keeps results bitwise equal to a local run's."),
-    click.option("--gpus-per-job", type=click.FloatRange(0, 8), default=0.0, show_default=True,
+    click.option("--gpus-per-job", type=FiniteFloatRange(0, 8), default=0.0, show_default=True,
                  help="Ray: GPUs per job; a fraction (0.25) packs several jobs on one GPU."),
     click.option("--max-retries", type=click.IntRange(0, 100), default=2, show_default=True,
                  help="Ray: re-runs of an epoch lost with its worker or node before the job counts as failed."),
+    click.option("--ray-timeout", type=FiniteFloatRange(0.1, 600), default=None,
+                 help=f"Ray: seconds to wait for the cluster at --ray-address to answer before giving up. "
+                      f"Default: {CONNECT_TIMEOUT:g}."),
 ]
 
 

@@ -12,9 +12,9 @@ import torch
 
 from bench.errors import BenchError
 from bench.rundir import layout as art
+# A job whose metrics.json holds one of these is done: skipped, never retrained, unless forced.
+from bench.rundir.checks import STATUSES
 
-# A job whose metrics.json holds one of these is done: it is skipped, never retrained, unless forced.
-FINISHED_STATUSES = ("complete", "diverged")
 RESTART_HINT = "re-run with --force to start this model again"
 
 
@@ -25,7 +25,7 @@ def is_finished(folder: Path, fingerprint: str) -> bool:
     if not path.is_file():
         return False
     done = art.read_json(path)
-    return done.get("fingerprint") == fingerprint and done.get("status") in FINISHED_STATUSES
+    return done.get("fingerprint") == fingerprint and done.get("status") in STATUSES
 
 
 def check_checkpoint(state, epochs: int, path: Path, *, fingerprint: str | None = None,

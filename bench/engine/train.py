@@ -233,7 +233,7 @@ class Training:
 
 
 def start_or_resume(spec: TrainSpec, *, seed: int, options: RunOptions, out_dir: Path, model_kwargs: dict,
-                    weights: dict, profile: dict, data_facts: dict, directory_fingerprint: str, force: bool,
+                    weights: dict, profile: dict, data_facts: dict, directory_fingerprint: str,
                     log) -> Training | dict:
     """Build the model and its config; then either the job's metrics (already finished: nothing to do), or a
     `Training` ready for its next epoch (fresh, or restored from the job's checkpoint)."""
@@ -250,10 +250,8 @@ def start_or_resume(spec: TrainSpec, *, seed: int, options: RunOptions, out_dir:
     for stray in out_dir.glob(".*.tmp"):
         stray.unlink(missing_ok=True)
 
-    if force:
-        for name in art.SEED_FILES:
-            (out_dir / name).unlink(missing_ok=True)
-    elif metrics_path.exists():
+    # --force is decided once, by the driver (bench.executors.base.run_jobs clears the job's files first).
+    if metrics_path.exists():
         if is_finished(out_dir, config["fingerprint"]):
             done = art.read_json(metrics_path)
             log(f"{spec.model} seed {seed}: already finished ({done.get('status')}), skipping (--force to redo)")
@@ -334,6 +332,8 @@ def finish(job: Training, splits: Splits, status: str) -> dict:
         logits, labels = predict(job.runner, test_loader, device=options.device, precision=options.precision)
         metrics["eval_seconds"] = time.perf_counter() - t0
         art.write_predictions(job.out_dir / art.PREDICTIONS, labels, logits)
+        # Readers check that the predictions are still the ones these metrics describe (bench.rundir.rundir).
+        metrics["predictions_sha256"] = art.sha256_file(job.out_dir / art.PREDICTIONS)
         metrics["test"] = summary_metrics(labels, logits)
         job.log(f"{spec.model} seed {seed}: test loss {metrics['test']['loss']:.4f} "
                 f"accuracy {metrics['test']['accuracy']:.4f}")
@@ -343,7 +343,7 @@ def finish(job: Training, splits: Splits, status: str) -> dict:
 
 def fit(spec: TrainSpec, splits: Splits, *, seed: int, options: RunOptions, out_dir: Path,
         model_kwargs: dict | None = None, weights: dict | None = None, profile: dict | None = None,
-        data_facts: dict, directory_fingerprint: str = "", force: bool = False, progress: Progress | None = None,
+        data_facts: dict, directory_fingerprint: str = "", progress: Progress | None = None,
         log=None, on_start=None, epoch_budget: int | None = None) -> dict:
     """Train one model for one seed and write its artifacts into `out_dir`.
 
@@ -357,7 +357,7 @@ def fit(spec: TrainSpec, splits: Splits, *, seed: int, options: RunOptions, out_
     out_dir = Path(out_dir)
     job = start_or_resume(spec, seed=seed, options=options, out_dir=out_dir, model_kwargs=dict(model_kwargs or {}),
                           weights=weights or {}, profile=profile or {}, data_facts=data_facts,
-                          directory_fingerprint=directory_fingerprint, force=force, log=log)
+                          directory_fingerprint=directory_fingerprint, log=log)
     if not isinstance(job, Training):
         return job
     if on_start is not None:

@@ -33,7 +33,7 @@ from typing import Iterator
 
 from bench.errors import BenchError
 from bench.rundir.layout import (CONFIG, DATASET, HISTORY, MANIFEST, METRICS, PREDICTIONS, SAMPLES, SEED_DIR,
-                                 list_runs)
+                                 list_runs, parse_run_key, run_key)
 
 # The index attachment; its name can be no run-directory file.
 INDEX = "evidence.json"
@@ -111,7 +111,7 @@ def evidence_files(run_dir: Path) -> list[EvidenceFile]:
         for name in SEED_EVIDENCE:
             path = folder / name
             if path.exists() or path.is_symlink():
-                files.append(make_file(f"{model}/seed-{seed}/{name}", read_regular(path, str(path))))
+                files.append(make_file(f"{run_key(model, seed)}/{name}", read_regular(path, str(path))))
     return sorted(files, key=lambda f: f.path)
 
 
@@ -175,9 +175,10 @@ def check_name(name: str) -> str:
 
 def owner(path: str) -> str:
     """'mlp/seed-0/config.json' -> 'mlp/seed-0/config.json (model mlp, seed 0)'; other names unchanged."""
-    parts = path.split("/")
-    if len(parts) == 3 and SEED_DIR.match(parts[1]):
-        return f"{path} (model {parts[0]}, seed {parts[1][len('seed-'):]})"
+    key, _, _ = path.rpartition("/")
+    if path.count("/") == 2 and SEED_DIR.match(key.partition("/")[2]):
+        model, seed = parse_run_key(key)
+        return f"{path} (model {model}, seed {seed})"
     return path
 
 

@@ -33,6 +33,7 @@ from bench.evidence.collect import (CONFIG, DATASET, INDEX, MANIFEST, METRICS, P
                                     parse_index, summary_names)
 from bench.evidence.numbers import allowed_tokens, compare, key_path, number_tokens
 from bench.rundir.checks import fingerprint, protocol_of
+from bench.rundir.layout import parse_run_key, run_key, seed_folder
 
 # The report's analysis, run on an extracted run directory: the summary dict it would write.
 Recompute = Callable[[Path], dict]
@@ -114,7 +115,7 @@ def check_attachments(pdf: Path, files: dict[str, bytes]) -> tuple[Evidence, str
     for name in collect.TOP_REQUIRED:
         if name not in files:
             raise BenchError(f"{pdf.name}: {name} is not embedded")
-    runs = sorted({(n.split("/")[0], int(n.split("/")[1][len("seed-"):])) for n in files if n.count("/") == 2})
+    runs = sorted({parse_run_key(n.rpartition("/")[0]) for n in files if n.count("/") == 2})  # names checked
     evidence = Evidence(pdf, files, summaries[0], parse_json(pdf, summaries[0], files[summaries[0]]), runs)
     return evidence, f"digests: {len(index)} embedded files match {INDEX} (size and SHA-256)"
 
@@ -138,7 +139,7 @@ def source_of(evidence: Evidence, parts: tuple) -> tuple[str, int]:
         return MANIFEST, 0
     chosen = named[:1] or pair or sorted(models)
     seeds = [seed] if seed is not None else sorted({s for m, s in evidence.runs if m in chosen})
-    folder = f"seed-{seeds[0]}" if len(seeds) == 1 else "seed-*"
+    folder = seed_folder(seeds[0]) if len(seeds) == 1 else "seed-*"
     where = " and ".join(owner(f"{m}/{folder}/{file}") for m in chosen)
     return (where if len(chosen) <= 2 else f"the {file} of {len(chosen)} models"), len(chosen)
 
@@ -163,6 +164,12 @@ def check_numbers(evidence: Evidence, run_dir: Path, recompute: Recompute, *, wo
         raise caller_error(evidence, run_dir, exc) from None
     recomputed = json.loads(json.dumps(recomputed, default=str))  # as it would be written: tuples are lists
     count, diffs = compare(evidence.summary, recomputed, words=words)
+    if diffs and all(isinstance(d.embedded, str) and isinstance(d.recomputed, str) for d in diffs):
+        # Every number agrees; only sentences differ: not a changed file, but another bench's wording.
+        raise evidence.refuse(
+            f"every number of {evidence.summary_name} agrees, but {len(diffs):,} of its sentences differ from "
+            f"what this bench writes in the report's language (first: {key_path(diffs[0].parts)}); the report was "
+            "written by another version of bench: verify it with that version")
     if diffs:
         # The first difference traced to the fewest models: a changed prediction file moves the headline and
         # every pair too, but the message should name the file that changed.
@@ -218,7 +225,7 @@ def check_protocol(evidence: Evidence) -> str:
     recorded = manifest.get("models") if isinstance(manifest.get("models"), dict) else {}
     protocols: dict[str, tuple[str, str]] = {}
     for model, seed in evidence.runs:
-        folder = f"{model}/seed-{seed}"
+        folder = run_key(model, seed)
         if f"{folder}/{CONFIG}" not in evidence.files:
             raise refuse(f"{owner(folder + '/' + CONFIG)} is not embedded, but other files of that run are")
         config = evidence.json(f"{folder}/{CONFIG}")
@@ -252,7 +259,7 @@ def check_protocol(evidence: Evidence) -> str:
             if hashlib.sha256(labels.tobytes()).hexdigest() != dataset.get("test_labels_sha256"):
                 raise refuse(f"{owner(folder + '/' + PREDICTIONS)} holds the labels of another test set than "
                              f"{DATASET} describes")
-    embedded = {f"{m}/seed-{s}" for m, s in evidence.runs}
+    embedded = {run_key(m, s) for m, s in evidence.runs}
     for key, entry in sorted(recorded.items()):
         if isinstance(entry, dict) and entry.get("status") == "complete":
             for name in (CONFIG, METRICS, PREDICTIONS):
@@ -306,8 +313,14 @@ def verify_files(pdf: Path, files: dict[str, bytes], text: str, *, recompute: Re
 @contextlib.contextmanager
 def evidence_run(pdf_path: Path) -> Iterator[Path]:
     """The run directory a PDF embeds, after check 1 and check 4, as a temporary folder: what
-    `bench report --from X.pdf` renders from and `bench verify X.pdf --retrain` retrains."""
+    `bench report --from X.pdf` renders from and `bench verify X.pdf --retrain` retrains. A refusal inside
+    the block that names the temporary folder is raised again naming the PDF and the attachment instead."""
     evidence, _ = open_evidence(pdf_path)
     check_protocol(evidence)
     with run_directory(evidence) as run_dir:
-        yield run_dir
+        try:
+            yield run_dir
+        except BenchError as exc:
+            if str(run_dir) not in str(exc):
+                raise
+            raise caller_error(evidence, run_dir, exc) from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from bench.config import ExecutorOptions
+from bench.config import CONNECT_TIMEOUT, ExecutorOptions
 from bench.engine.train import Progress
 from bench.executors.base import Executor
 
@@ -24,6 +24,7 @@ def make_executor(options: ExecutorOptions, *, progress: Progress | None = None,
     makers = {
         "local": lambda: LocalExecutor(progress=progress, log=log or (lambda msg: None)),
         "ray": lambda: RayExecutor(address=options.address, cpus_per_job=options.cpus_per_job,
-                                   gpus_per_job=options.gpus_per_job, max_retries=options.max_retries),
+                                   gpus_per_job=options.gpus_per_job, max_retries=options.max_retries,
+                                   connect_timeout=options.connect_timeout or CONNECT_TIMEOUT),
     }
     return makers[options.name]()

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
+from bench.errors import BenchError
 from bench.rundir import layout as art
 
 
@@ -87,6 +88,7 @@ class Bookkeeper:
         self.recorder = recorder
         self.log = recorder.log
         self.counts = {"finished": 0, "failed": 0, "skipped": 0}
+        self.failures: list[BaseException] = []  # each failed job's error, in order (the command reports the first)
         self._began: dict[Job, float] = {}
         self._resumed: dict[Job, bool] = {}
 
@@ -111,9 +113,11 @@ class Bookkeeper:
         self.counts["finished"] += 1
         self.recorder.finished(job, metrics, wall_seconds=self._wall(job), where=where)
 
-    def failed(self, job: Job, error: str, *, where: dict | None = None) -> None:
+    def failed(self, job: Job, error: str | BaseException, *, where: dict | None = None) -> None:
+        """A job ended with an error (a message, or the exception itself: kept for `bench --debug`)."""
         self.counts["failed"] += 1
-        self.recorder.failed(job, error, where=where)
+        self.failures.append(error if isinstance(error, BaseException) else BenchError(error))
+        self.recorder.failed(job, str(error), where=where)
 
     def stopped(self, job: Job) -> None:
         """Interrupted or crashed mid-job: keep the time spent, so that a resumed run adds to it."""
@@ -127,6 +131,11 @@ class Bookkeeper:
 class Executor(Protocol):
     """Where jobs train. `run` trains each of `jobs` (none is finished) into its folder, calling the
     bookkeeper as each starts and ends, and returns {(model, seed): metrics} of those that ended."""
+
+    def prepare(self, jobs: list[Job], spec: JobSpec) -> None:
+        """Every check that only the executor can make (a cluster that answers, resources some node has, models
+        its workers can load), made before the driver writes anything; raises BenchError to refuse."""
+        ...
 
     def run(self, jobs: list[Job], spec: JobSpec, book: Bookkeeper) -> dict[tuple[str, int], dict]: ...
 

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from dataclasses import dataclass
 
+from bench.config import CONNECT_TIMEOUT
 from bench.rundir import layout as art
 from bench.errors import BenchError
 from bench.executors.base import Bookkeeper, Job, JobSpec
@@ -87,25 +88,66 @@ class RayExecutor:
     gpus_per_job: float = 0.0    # GPUs per task; a fraction packs several tasks on one GPU
     max_retries: int = 2         # re-submissions of an epoch lost with its worker or node
     cluster: dict | None = None  # what the last run found: address, nodes, resources
+    connect_timeout: float = CONNECT_TIMEOUT  # seconds a cluster at `address` has to answer (--ray-timeout)
+    joined: bool = False         # prepare() joined and checked Ray; run() shuts it down again
 
-    def run(self, jobs: list[Job], spec: JobSpec, book: Bookkeeper) -> dict[tuple[str, int], dict]:
+    def prepare(self, jobs: list[Job], spec: JobSpec) -> None:
+        """Join (or start) Ray and check that it can run these jobs, before the driver writes anything: the
+        models' code must be bench's own (workers import bench, not the user's files), the cluster must answer
+        within `connect_timeout` seconds, and some node must have the CPUs and GPUs a job asks for."""
+        from bench.models.registry import is_plugged_in
+
+        plugged = sorted({job.model for job in jobs if is_plugged_in(job.model)})
+        if plugged:
+            raise BenchError(f"--executor ray cannot train plugged-in models yet ({', '.join(plugged)}): Ray workers "
+                             "import bench but not your --models-from files; train them with --executor local")
         ray = require_ray()
+        if self.joined:
+            return  # already joined and checked
+        self.check_answers()
         try:
             ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
                      logging_level=logging.ERROR, ignore_reinit_error=True)
         except Exception as exc:  # connection errors come in many types
-            raise BenchError(f"could not start or join Ray (address {self.address or 'local'}): "
-                             f"{type(exc).__name__}: {exc}") from None
+            raise BenchError(f"could not start or join Ray (--ray-address {self.address or '(local)'}): "
+                             f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}") from None
         try:
-            self.cluster = {"address": self.address or "local", **cluster_info(ray)}
-            biggest = max((n["resources"].get("CPU", 0) for n in self.cluster["nodes"]), default=0)
-            gpus = max((n["resources"].get("GPU", 0) for n in self.cluster["nodes"]), default=0)
+            cluster = {"address": self.address or "local", **cluster_info(ray)}
+            biggest = max((n["resources"].get("CPU", 0) for n in cluster["nodes"]), default=0)
+            gpus = max((n["resources"].get("GPU", 0) for n in cluster["nodes"]), default=0)
             if self.cpus_per_job > biggest or self.gpus_per_job > gpus:
                 raise BenchError(f"no Ray node has {self.cpus_per_job} CPUs and {self.gpus_per_job:g} GPUs for a job "
                                  f"(largest node: {biggest:g} CPUs, {gpus:g} GPUs); lower --cpus-per-job / "
                                  "--gpus-per-job")
+        except BaseException:
+            ray.shutdown()
+            raise
+        self.cluster, self.joined = cluster, True
+
+    def check_answers(self) -> None:
+        """A cluster named HOST:PORT (or ray://HOST:PORT) must accept a connection within `connect_timeout`:
+        ray.init itself would wait for minutes. 'auto' and a local instance are Ray's own to find."""
+        import socket
+
+        address = (self.address or "").removeprefix("ray://")
+        host, sep, port = address.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            return
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=self.connect_timeout).close()
+        except OSError as exc:
+            reason = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__)
+            raise BenchError(f"the Ray cluster at --ray-address {self.address} does not answer within "
+                             f"{self.connect_timeout:g} s ({reason}); check that `ray start --head` runs there, or "
+                             "allow more time with --ray-timeout") from None
+
+    def run(self, jobs: list[Job], spec: JobSpec, book: Bookkeeper) -> dict[tuple[str, int], dict]:
+        self.prepare(jobs, spec)
+        ray = require_ray()
+        try:
             return self._drive(ray, jobs, spec, book)
         finally:
+            self.joined = False
             ray.shutdown()
 
     def record(self) -> dict:

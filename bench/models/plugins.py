@@ -30,7 +30,9 @@ def load_models_from(where: str, *, debug: bool = False) -> list[str]:
     path = Path(where)
     if where.endswith(".py") or path.exists():
         if not path.is_file():
-            raise BenchError(f"--models-from {where}: no such file")
+            kind = "a folder; name the .py file in it" if path.is_dir() else \
+                ("not a regular file" if path.exists() else "no such file")
+            raise BenchError(f"--models-from {where}: {kind}")
         resolved = path.resolve()
         source = {"kind": "file", "path": path.name, "sha256": models.sha256_file(resolved)}
         # One module name per file content: loading the same file twice is a no-op, never a clash.
@@ -80,9 +82,9 @@ def _run_registration(load, source: dict, *, label: str, user_file: Path | None,
         load()
     except BenchError as exc:
         _restore(before, module_name)
-        message = exc.format_message()
+        message = exc.message
         raise BenchError(message if Path(label).name in message else f"{label}: {message}") from None
-    except (Exception, SystemExit) as exc:  # the user's code can raise anything, sys.exit() included
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:  # the user's code can raise anything
         _restore(before, module_name)
         if debug:
             raise
@@ -133,15 +135,20 @@ def load_protocol(path: Path | None, *, base: Protocol = BUILTIN) -> Protocol:
         import tomli as tomllib
 
     path = Path(path)
+    raw = read_user_file(path, option="--protocol", limit=PROTOCOL_MAX_BYTES)
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raise BenchError(f"--protocol {path}: starts with a UTF-8 byte-order mark, which TOML does not allow; "
+                         "save it as UTF-8 without BOM")
     try:
-        raw = path.read_bytes()
         doc = tomllib.loads(raw.decode("utf-8"))
-    except FileNotFoundError:
-        raise BenchError(f"--protocol {path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BenchError(f"--protocol {path}: cannot read it ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise BenchError(f"--protocol {path}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                         "save it as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise BenchError(f"{path}: not valid TOML ({exc})") from None
+    except RecursionError:
+        raise BenchError(f"{path}: nested too deeply to read; a protocol file needs at most three levels "
+                         "([models.NAME] and its phases)") from None
     unknown = sorted(set(doc) - set(TOP_LEVEL))
     if unknown:
         raise BenchError(f"{path}: unknown key {unknown[0]!r}; the top level takes: {', '.join(TOP_LEVEL)}")
@@ -155,6 +162,7 @@ def load_protocol(path: Path | None, *, base: Protocol = BUILTIN) -> Protocol:
         table = _table(table, f"{path}: [models.{name}]")
         start = specs.get(name) or dataclasses.replace(spec_for(name, get_profile("full"), protocol=base), note="")
         specs[name] = dataclasses.replace(start, **_spec_values(table, where=f"{path}: [models.{name}]"))
+        check_used(specs[name], table, where=f"{path}: [models.{name}]")
     study = doc.get("study", list(base.study))
     if not isinstance(study, list) or not study or not all(isinstance(m, str) for m in study):
         raise BenchError(f"{path}: 'study' must be a non-empty list of model names")
@@ -179,6 +187,45 @@ def load_protocol(path: Path | None, *, base: Protocol = BUILTIN) -> Protocol:
         reference[name] = {k: float(v) for k, v in table.items()}
     return Protocol(specs=specs, study=tuple(study), reference=reference,
                     source={"kind": "file", "path": path.name, "sha256": hashlib.sha256(raw).hexdigest()})
+
+
+# A protocol file is a few tables; anything larger is not one (and is not read whole into memory).
+PROTOCOL_MAX_BYTES = 1 << 20
+
+
+def read_user_file(path: Path, *, option: str, limit: int) -> bytes:
+    """The bytes of a file the user named: a regular file (not a folder, FIFO or device) of at most `limit`
+    bytes, or one BenchError naming the option and saying what to give instead."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise BenchError(f"{option} {path}: no such file") from None
+    except OSError as exc:
+        raise BenchError(f"{option} {path}: cannot read it ({exc.strerror or type(exc).__name__})") from None
+    if stat.S_ISDIR(mode):
+        raise BenchError(f"{option} {path}: a folder; name a file in it")
+    if not stat.S_ISREG(mode):
+        raise BenchError(f"{option} {path}: not a regular file (a FIFO, socket or device); name a file")
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(limit + 1)
+    except OSError as exc:
+        raise BenchError(f"{option} {path}: cannot read it ({exc.strerror or type(exc).__name__})") from None
+    if len(raw) > limit:
+        raise BenchError(f"{option} {path}: larger than {limit // 1024} KiB, too large for what it should hold; "
+                         "check that it is the right file")
+    return raw
+
+
+def check_used(spec: TrainSpec, table: dict, *, where: str) -> None:
+    """Refuse a value the chosen optimizer ignores: it would be recorded, and described, without being used."""
+    if spec.optimizer != "sgd" and spec.momentum != 0:
+        given = "momentum" in table
+        raise BenchError(f"{where}: momentum = {spec.momentum:g} has no effect with optimizer {spec.optimizer!r} "
+                         f"(only SGD uses it); {'remove momentum' if given else 'set momentum = 0'} "
+                         "or choose optimizer = \"sgd\"")
 
 
 def _table(value, where: str) -> dict:
@@ -238,8 +285,9 @@ def _check_field(key: str, value, where: str):
             raise bad("true or false")
         return value
     if key == "note":
-        if not isinstance(value, str):
-            raise bad("a string")
+        # The report prints it as a sentence: one line, no control characters, of a readable length.
+        if not isinstance(value, str) or not value.isprintable() or len(value) > 500:
+            raise bad("one line of text (at most 500 characters, no control characters or newlines)")
         return value
     raise AssertionError(f"TrainSpec field {key} has no check")  # a new field needs one here
 

@@ -76,14 +76,31 @@ def register_model(name: str, *, title: str, description: str, convolutional: bo
     letters, digits and underscores. A plug-in may not reuse a built-in model's name.
     `defaults`, `weights` and `describe` are optional (see `ModelEntry`).
     """
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise BenchError(f"model name {name!r} is not allowed: use 1-40 lowercase letters, digits and underscores, "
                          "starting with a letter")
     if defaults is not None and not (isinstance(defaults, dict) and all(isinstance(k, str) for k in defaults)):
         raise BenchError(f"model {name!r}: defaults must be a dict of builder keyword arguments")
+    for key, value, limit in (("title", title, 80), ("description", description, 400)):
+        if not isinstance(value, str) or not value.strip() or len(value) > limit or not value.isprintable():
+            raise BenchError(f"model {name!r}: {key} must be a non-empty line of text of at most {limit} "
+                             f"characters, without control characters (a newline included); got {short_repr(value)}")
+    if not isinstance(convolutional, bool):
+        raise BenchError(f"model {name!r}: convolutional must be True or False, got {short_repr(convolutional)}")
+    if weights is not None and not isinstance(weights, Weights):
+        raise BenchError(f"model {name!r}: weights must be None or a bench.models.registry.Weights, "
+                         f"got {type(weights).__name__}")
+    if describe is not None and not callable(describe):
+        raise BenchError(f"model {name!r}: describe must be None or a function, got {type(describe).__name__}")
 
     def wrap(fn):
+        if not callable(fn):
+            raise BenchError(f"model {name!r}: register_model decorates a builder function, "
+                             f"not a {type(fn).__name__}")
         source = dict(_LOADING) if _LOADING is not None else {"kind": "built-in"}
+        if _LOADING is not None and name in _REGISTERED_NOW:
+            where = source.get("path") or source.get("module")
+            raise BenchError(f"{where}: registers model {name!r} twice; give each builder its own name")
         old = _REGISTRY.get(name)
         if old is not None and old.source != source:
             where = source.get("path") or source.get("module") or "bench"
@@ -91,14 +108,25 @@ def register_model(name: str, *, title: str, description: str, convolutional: bo
                              f"of that name; choose another name (taken: {', '.join(_REGISTRY)})")
         _REGISTRY[name] = ModelEntry(name, title, description, fn, convolutional, source, dict(defaults or {}),
                                      weights, describe)
+        _REGISTERED_NOW.add(name)
         return fn
     return wrap
+
+
+def short_repr(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# The names registered since the last `loading_from`: one file may not register a name twice.
+_REGISTERED_NOW: set[str] = set()
 
 
 def loading_from(source: dict | None) -> None:
     """Record `source` in every registration until the next call (None: built-in again); bench.models.plugins."""
     global _LOADING
     _LOADING = source
+    _REGISTERED_NOW.clear()
 
 
 def snapshot() -> dict[str, ModelEntry]:
@@ -116,10 +144,11 @@ def entries() -> list[ModelEntry]:
     return list(_REGISTRY.values())
 
 
-def sha256_file(path) -> str:
-    """SHA-256 of a file read in chunks: how the registry identifies a plug-in's code and a model's weights."""
+def sha256_file(path, *, opener: Callable = open) -> str:
+    """SHA-256 of a file read in chunks: how the registry identifies a plug-in's code and a model's weights,
+    and (through bench.rundir.layout.sha256_file, whose `opener` never follows a link) a run directory's files."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with opener(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
@@ -159,7 +188,7 @@ def create_model(name: str, **kwargs) -> nn.Module:
         model = entry.builder(**kwargs)
     except BenchError:
         raise
-    except (Exception, SystemExit) as exc:  # the user's code can raise anything, sys.exit() included
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:  # the user's code can raise anything
         raise BenchError(f"{where}: building model {name!r} failed: {type(exc).__name__}: {exc}") from None
     if not isinstance(model, nn.Module):
         raise BenchError(f"{where}: the builder of {name!r} returned a {type(model).__name__}, not a torch nn.Module")
@@ -173,7 +202,64 @@ def create_model(name: str, **kwargs) -> nn.Module:
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise BenchError(f"{where}: model {name!r} returns {shape} for 2 images; bench needs logits of shape "
                          f"(2, {NUM_CLASSES})")
+    if not out.is_floating_point():
+        raise BenchError(f"{where}: model {name!r} returns {out.dtype} outputs; bench needs floating-point logits "
+                         "(a loss cannot be differentiated through integers)")
+    if not any(p.requires_grad for p in model.parameters()):
+        raise BenchError(f"{where}: model {name!r} has no trainable parameters (none with requires_grad); "
+                         "there is nothing to train")
+    probe_training_step(name, model, where)
     return model.train()
+
+
+def probe_training_step(name: str, model: nn.Module, where: str) -> None:
+    """One training step of a plug-in on a copy of `model` (train mode, loss, backward), so that a model that
+    fails only while training is refused before a run starts, not minutes into it. The copy and a forked
+    random generator keep `model` and every later random draw exactly as they were."""
+    import copy
+
+    import torch.nn.functional as F
+
+    try:
+        trial = copy.deepcopy(model).train()
+        with torch.random.fork_rng(devices=[]):
+            out = trial(torch.zeros(2, 3, 32, 32))
+            F.cross_entropy(out, torch.zeros(2, dtype=torch.long)).backward()
+    except (Exception, SystemExit) as exc:
+        raise BenchError(f"{where}: model {name!r} fails in a training step (train mode, loss, backward) on a batch "
+                         f"of 2 images: {type(exc).__name__}: {' '.join(str(exc).split())[:200]} "
+                         "(--debug shows the traceback)") from None
+
+
+class ModelCodeError(BenchError):
+    """A plugged-in model's own code failed while a job trained or evaluated it. `cause` keeps the original
+    exception, whose traceback `bench --debug` shows (bench.cli.group)."""
+
+    def __init__(self, message: str, cause: BaseException):
+        super().__init__(message)
+        self.cause = cause  # the user's exception, traceback attached
+
+
+def is_plugged_in(name: str) -> bool:
+    """Whether `name` is a model from a user's file, module or package (its code can raise anything)."""
+    return get_entry(name).source.get("kind") != "built-in"
+
+
+def model_code_error(name: str, exc: BaseException, *, job: str) -> ModelCodeError:
+    """One line for an exception a plug-in raised late (while `job` trained or was tested): the file and its
+    line, the model, the exception."""
+    import traceback
+
+    source = get_entry(name).source
+    where = source.get("path") or source.get("module") or name
+    file_name = source.get("path")
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if file_name and f.filename.rsplit("/", 1)[-1] == file_name]
+    line = f", line {frames[-1].lineno}," if frames else ""
+    detail = " ".join(str(exc).split())[:200]
+    return ModelCodeError(f"{where}{line} model {name!r} failed while training {job}: {type(exc).__name__}"
+                          f"{': ' + detail if detail else ''}; the job is recorded as failed "
+                          "(--debug shows the traceback)", exc)
 
 
 def structure_of(name: str, model: nn.Module) -> dict:

@@ -59,8 +59,12 @@ def load_vgg16_features(path: Path) -> dict[str, torch.Tensor]:
     import torchvision
 
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise BenchError(f"VGG16 weights file not found: {path}")
+    if not path.is_file():
+        kind = "a folder" if path.is_dir() else "not a regular file (a FIFO, socket or device)"
+        raise BenchError(f"VGG16 weights file {path} is {kind}; give --vgg-weights (or BENCH_VGG16_WEIGHTS) "
+                         "the weights file itself")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:

@@ -16,11 +16,13 @@ from bench.render.i18n import _, current, pgettext
 from bench.render.text import (ci_points, interval_text, method_text, model_title, name_methods, p_value,
                                percent, points)
 from bench.results.compare import compare
+from bench.results.inference import REFERENCES
 from bench.results.paired import ALPHA, CONFIDENCE
 
 TEMPLATE = "compare.html.j2"
 STYLESHEETS = ("style.css", "compare.css")
-METHODS = ("mcnemar", "paired_bootstrap", "t_seeds", "wilson")
+METHODS = ("mcnemar_midp_tango_score", "paired_bootstrap", "welch_t_seeds_plus_test_set",
+           "paired_t_seeds_plus_test_set", "t_seeds", "wilson")
 
 
 def _alpha() -> str:
@@ -55,49 +57,44 @@ def test_set_sentence(ts: dict) -> str:
 
 
 def seed_words(r: dict, model: str, *, at_seed: bool = True) -> tuple[str, str]:
-    """(short verdict, sentence) of one paired seed, B - A."""
+    """(short verdict, sentence) of one seed's two trained networks, B - A: about these checkpoints only."""
     lang = current()
-    detail = _("%(diff)s points %(ci)s, McNemar %(p)s") % {
+    detail = _("%(diff)s points %(ci)s, mid-p McNemar %(p)s") % {
         "diff": points(r["acc_diff"]), "ci": ci_points(r["acc_diff_ci"]), "p": p_value(r["mcnemar"]["p_value"], "p=")}
     names = {"model": lang.isolate(model), "detail": detail,
              "at_seed": _(" at seed %(seed)s") % {"seed": lang.integer(r["seed"])} if at_seed else ""}
     if r["decision"] == "b":
-        return _("B more accurate"), _("B is more accurate than A for %(model)s (%(detail)s)%(at_seed)s.") % names
+        return (_("B's network more accurate"),
+                _("B's network is more accurate than A's for %(model)s (%(detail)s)%(at_seed)s.") % names)
     if r["decision"] == "a":
-        return _("A more accurate"), _("A is more accurate than B for %(model)s (%(detail)s)%(at_seed)s.") % names
-    ci = r["acc_diff_ci"]
-    if r["significant"]:
-        why = _(": McNemar p < %(alpha)s but the interval includes 0") % {"alpha": _alpha()}
-    elif ci["low"] > 0 or ci["high"] < 0:
-        why = _(": the interval excludes 0 but McNemar p ≥ %(alpha)s") % {"alpha": _alpha()}
-    else:
-        why = ""
-    return (_("no difference established"),
-            _("No difference established for %(model)s%(why)s (%(detail)s)%(at_seed)s.") % {**names, "why": why})
+        return (_("A's network more accurate"),
+                _("A's network is more accurate than B's for %(model)s (%(detail)s)%(at_seed)s.") % names)
+    return (_("networks not distinguished"),
+            _("The two networks of %(model)s are not distinguished (%(detail)s)%(at_seed)s.") % names)
 
 
-def overall_words(o: dict, rows: list[dict], model: str) -> tuple[str, str]:
-    """(short verdict, sentence) over a model's paired seeds."""
+def overall_words(o: dict, model: str) -> tuple[str, str]:
+    """(short verdict, sentence) about a model's two configurations: the configuration-level test decides."""
     lang = current()
-    n, n_a, n_b = o["n_seeds"], o["n_a_better"], o["n_b_better"]
-    if n == 1:
-        return seed_words(rows[0], model, at_seed=False)
-    detail = _("mean %(diff)s points %(ci)s over %(n)s seeds, t interval; McNemar p < %(alpha)s in %(k)s of %(n)s") % {
-        "diff": points(o["mean_acc_diff"]), "ci": ci_points(o["acc_diff_ci"]), "n": lang.integer(n),
-        "alpha": _alpha(), "k": lang.integer(o["n_significant"])}
+    c = o["configuration"]
     name = lang.isolate(model)
-    if o["decision"] == "b":
-        return (_("B more accurate (%(k)s of %(n)s seeds)") % {"k": lang.integer(n_b), "n": lang.integer(n)},
-                _("B is more accurate than A for %(model)s: established in %(k)s of %(n)s seeds (%(detail)s).") % {
-                    "model": name, "k": lang.integer(n_b), "n": lang.integer(n), "detail": detail})
-    if o["decision"] == "a":
-        return (_("A more accurate (%(k)s of %(n)s seeds)") % {"k": lang.integer(n_a), "n": lang.integer(n)},
-                _("A is more accurate than B for %(model)s: established in %(k)s of %(n)s seeds (%(detail)s).") % {
-                    "model": name, "k": lang.integer(n_a), "n": lang.integer(n), "detail": detail})
+    seeds = {"a": lang.integer(c["n_seeds_a"]), "b": lang.integer(c["n_seeds_b"])}
+    if c["reason"] == "too_few_seeds":
+        return (_("not tested (too few seeds)"),
+                _("%(model)s is not compared as a configuration: the test over training runs needs at least two "
+                  "healthy seeds in each run (A %(a)s, B %(b)s); the per-seed rows compare trained networks "
+                  "only.") % {"model": name, **seeds})
+    how = _("paired by seed") if c["paired"] else _("unpaired: the runs do not share their seeds")
+    detail = _("%(diff)s points %(ci)s over %(a)s seeds of A and %(b)s of B, %(how)s, %(p)s") % {
+        "diff": points(c["difference"]), "ci": ci_points(c), "how": how, "p": p_value(c["p_value"], "p="), **seeds}
+    if c["decision"] == "b":
+        return _("B more accurate"), _("B is more accurate than A for %(model)s (%(detail)s).") % {
+            "model": name, "detail": detail}
+    if c["decision"] == "a":
+        return _("A more accurate"), _("A is more accurate than B for %(model)s (%(detail)s).") % {
+            "model": name, "detail": detail}
     return (_("no difference established"),
-            _("No difference established for %(model)s over %(n)s seeds: B more accurate in %(b)s, A in %(a)s "
-              "(%(detail)s).") % {"model": name, "n": lang.integer(n), "b": lang.integer(n_b),
-                                  "a": lang.integer(n_a), "detail": detail})
+            _("No difference established for %(model)s (%(detail)s).") % {"model": name, "detail": detail})
 
 
 def accuracy_with_interval(side: dict) -> str:
@@ -157,10 +154,11 @@ def differences_headline(s: dict) -> str:
 
 
 def decision_rule() -> str:
-    return _("a difference at one seed is established when the exact McNemar p < %(alpha)s and the %(conf)s %% paired "
-             "bootstrap interval of the accuracy difference (B - A) excludes 0 on the same side; over several seeds, "
-             "a run is called more accurate when that holds in its favour in more than half of the paired seeds") % {
-        "alpha": _alpha(), "conf": current().plain(100 * CONFIDENCE)}
+    return _("a run is called more accurate than the other only by the configuration-level test over both runs' "
+             "healthy seeds (unit: the training run; seed-to-seed variation and test-set sampling both counted) at "
+             "%(alpha)s, whether or not the runs share seeds: shared seeds are paired, disjoint ones are not; the "
+             "per-seed mid-p McNemar rows compare two trained networks and decide nothing about the runs") % {
+        "alpha": _alpha()}
 
 
 def worded(summary: dict) -> dict:
@@ -171,7 +169,7 @@ def worded(summary: dict) -> dict:
     ts = s["test_set"]
     ts["sentence"] = test_set_sentence(ts)
     del ts["differ"], ts["classes_differ"]
-    s["methods"] = {k: method_text(k) for k in METHODS}
+    s["methods"] = {k: method_text(k, s["bootstrap_resamples"]) for k in METHODS}
     s["decision_rule"] = decision_rule()
     for side in ("a", "b"):
         s[side]["titles"] = {m: model_title(t) for m, t in s[side]["titles"].items()}
@@ -180,11 +178,16 @@ def worded(summary: dict) -> dict:
         e["not_compared"] = [{"seed": nc["seed"], "reason": not_compared_reason(nc)} for nc in e["not_compared"]]
         for r in e.get("per_seed", []):
             r["verdict"], r["sentence"] = seed_words(r, model)
-            r["mcnemar"]["test"] = method_text(r["mcnemar"]["test"])
+            r["mcnemar"]["test"] = method_text(r["mcnemar"]["test"], summary["bootstrap_resamples"])
         if e.get("overall"):
-            e["overall"]["verdict"], e["overall"]["sentence"] = overall_words(e["overall"], e["per_seed"], model)
+            e["overall"]["verdict"], e["overall"]["sentence"] = overall_words(e["overall"], model)
+            e["degenerate_sentences"] = [
+                _("%(side)s seed %(seed)s is degenerate (%(rule)s), left out of the test") % {
+                    "side": side.upper(), "seed": current().integer(d["seed"]),
+                    "rule": _("one class takes most predictions") if d["rule"] == "one_class_share"
+                    else _("non-finite training loss")} for side in ("a", "b") for d in e["degenerate"][side]]
         elif "overall" in e:
-            e["sentence"] = _("%(model)s: no seed finished in both runs; nothing to compare.") % {
+            e["sentence"] = _("%(model)s: no healthy seed in one of the runs; nothing to compare.") % {
                 "model": current().isolate(model)}
         if "unpaired" in e:
             side = e.pop("missing_side")
@@ -205,21 +208,20 @@ def table_rows(summary: dict) -> list[tuple[str, ...]]:
     lang = current()
     rows = []
     for model, e in summary["models"].items():
-        if e.get("per_seed"):
+        if e.get("overall"):
             per_seed, o = e["per_seed"], e["overall"]
-            if len(per_seed) > 1:
-                for r in per_seed:
-                    rows.append((model, lang.integer(r["seed"]), lang.format(100 * r["accuracy_a"], ".2f"),
-                                 lang.format(100 * r["accuracy_b"], ".2f"),
-                                 f"{points(r['acc_diff'])} {ci_points(r['acc_diff_ci'])}",
-                                 p_value(r["mcnemar"]["p_value"]), r["verdict"]))
-            seeds = ",".join(lang.integer(r["seed"]) for r in per_seed)
-            p = (p_value(per_seed[0]["mcnemar"]["p_value"]) if len(per_seed) == 1 else
-                 _("%(k)s/%(n)s < %(alpha)s") % {"k": lang.integer(o["n_significant"]),
-                                                 "n": lang.integer(o["n_seeds"]), "alpha": _alpha()})
-            rows.append((model if len(per_seed) == 1 else _("%(model)s (mean)") % {"model": model}, seeds,
+            for r in per_seed:
+                rows.append((model, lang.integer(r["seed"]), lang.format(100 * r["accuracy_a"], ".2f"),
+                             lang.format(100 * r["accuracy_b"], ".2f"),
+                             f"{points(r['acc_diff'])} {ci_points(r['acc_diff_ci'])}",
+                             p_value(r["mcnemar"]["p_value"]), r["verdict"]))
+            c = o["configuration"]
+            seeds = _("%(a)s vs %(b)s") % {"a": ",".join(lang.integer(x) for x in o["seeds_a"]),
+                                           "b": ",".join(lang.integer(x) for x in o["seeds_b"])}
+            rows.append((_("%(model)s (runs)") % {"model": model}, seeds,
                          lang.format(100 * o["mean_accuracy_a"], ".2f"), lang.format(100 * o["mean_accuracy_b"], ".2f"),
-                         f"{points(o['mean_acc_diff'])} {ci_points(o['acc_diff_ci'])}", p, o["verdict"]))
+                         f"{points(o['mean_acc_diff'])} {ci_points(o['acc_diff_ci'])}",
+                         p_value(c["p_value"]) if c["p_value"] is not None else "–", o["verdict"]))
         elif e.get("unpaired"):
             u = e["unpaired"]
             rows.append((model, _("not paired"), accuracy_with_interval(u["a"]), accuracy_with_interval(u["b"]),
@@ -236,7 +238,7 @@ def format_table(summary: dict, *, lang: str | None = None, digits: str = "nativ
         with i18n.activated(i18n.Language(lang, digits)):
             return format_table(summary)
     # "% {}": the messages are the page's, whose %% the template's gettext turns into %.
-    head = (_("model"), _("seeds paired"), _("acc A %%") % {}, _("acc B %%") % {}, _("diff B-A [95 %% CI]") % {}, "p",
+    head = (_("model"), _("seeds"), _("acc A %%") % {}, _("acc B %%") % {}, _("diff B-A [95 %% CI]") % {}, "p",
             _("verdict"))
     rows = [head, *table_rows(summary)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
@@ -282,7 +284,9 @@ def render_html(summary: dict, *, lang: i18n.Language | None = None, title: str 
         conf = percent(lang.plain(100 * CONFIDENCE))
     return outputs.render_page(TEMPLATE, lang, css=outputs.stylesheet(lang, STYLESHEETS), s=summary, title=title,
                                lang=lang.code, dir=lang.direction, setting_groups=setting_groups, conf=conf,
-                               alpha=lang.plain(ALPHA), bench_version=__version__, summary_name=summary_name)
+                               alpha=lang.plain(ALPHA), bench_version=__version__, summary_name=summary_name,
+                               references=[REFERENCES[k] for k in ("variance_decomposition", "mcnemar_midp",
+                                                                   "paired_score_interval", "single_checkpoint_tests")])
 
 
 def write_compare(run_a: Path, run_b: Path, out: Path = Path("compare.pdf"), *, title: str | None = None,

@@ -4,6 +4,11 @@ The rule, for the report and `bench compare` alike: `--out X.pdf` or `--out X.ht
 and X.summary.json beside each other; asked for X.html on a machine without WeasyPrint/Pango, the PDF is
 left out with a warning instead of failing. Everything is rendered in memory first, so a failure leaves
 no partial file, and each write is atomic.
+
+A report's PDF is archival (PDF/A-3b, tagged) and embeds its evidence (issue 23, bench.evidence): the run
+directory's files its numbers come from, X.summary.json and their index, each under its run-directory path;
+the appendix lists the same files (path, size, SHA-256) in the PDF and the HTML alike. X.summary.json is
+serialised once: the bytes written beside the report are the bytes embedded in it.
 """
 
 from __future__ import annotations
@@ -11,12 +16,16 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import tempfile
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import markupsafe
 
 from bench.errors import BenchError
+from bench.evidence import ARCHIVAL_OPTIONS, EvidenceFile, attachment_args, embedded_set, evidence_files
 from bench.render import i18n, text
 from bench.render.assets import TEMPLATES_DIR
 from bench.rundir import layout
@@ -143,15 +152,74 @@ def layout_pdf(html: str):
     return weasyprint.HTML(string=html, base_url=str(TEMPLATES_DIR)).render()
 
 
-def render_pdf(html: str) -> bytes:
-    return layout_pdf(html).write_pdf()
+def render_pdf(html: str, *, attachments: list | None = None, archival: bool = False) -> bytes:
+    """The page as PDF bytes; `attachments`: WeasyPrint Attachments (bench.evidence.attachment_args);
+    `archival`: PDF/A-3b with a structure tree (bench.evidence.ARCHIVAL_OPTIONS), as every report is."""
+    options = ARCHIVAL_OPTIONS if archival else {}
+    document = layout_pdf(html)
+    with warnings.catch_warnings():
+        # WeasyPrint's PDF/A writer leaves its sRGB profile's file open (a ResourceWarning the CLI would print
+        # as a warning of ours); nothing for the user to act on.
+        warnings.simplefilter("ignore", ResourceWarning)
+        return document.write_pdf(attachments=attachments or None, **options)
 
 
-def write_outputs(out: Path, html: str, summary: dict, *, log=None) -> list[Path]:
-    """The --out rule: <out>.pdf (when WeasyPrint can make it), <out>.html and <out>.summary.json."""
+def summary_bytes(summary: dict) -> bytes:
+    """X.summary.json's bytes, serialised once by the run directory's own JSON writer (layout.write_json, the
+    writer every summary has always gone through), so that the file on disk and the copy embedded in the PDF
+    are the same bytes."""
+    with tempfile.TemporaryDirectory(prefix="bench-summary-") as tmp:
+        path = Path(tmp) / "summary.json"
+        layout.write_json(path, summary)
+        return path.read_bytes()
+
+
+@dataclass(frozen=True)
+class ReportEvidence:
+    """What a report embeds: computed before the page is rendered, because the appendix lists it."""
+
+    summary: bytes                 # X.summary.json exactly as written to disk and embedded
+    summary_name: str              # "X.summary.json", the summary's file and attachment name
+    pdf_name: str                  # "X.pdf", where the HTML's appendix says the files are attached
+    run_files: list[EvidenceFile] = field(default_factory=list)  # the run's evidence; empty: --no-evidence
+    files: list[EvidenceFile] = field(default_factory=list)      # run_files + summary + index: the appendix rows
+
+    def attachments(self) -> list:
+        """WeasyPrint Attachments of `files` (none for --no-evidence)."""
+        if not self.run_files:
+            return []
+        try:
+            return attachment_args(self.run_files, summary_name=self.summary_name, summary_bytes=self.summary)
+        except (ImportError, OSError) as exc:  # attachments are WeasyPrint objects: no WeasyPrint, no PDF
+            raise BenchError(f"PDF rendering needs WeasyPrint and Pango ({exc}); install them "
+                             "(see README, Install) or ask for --out report.html") from None
+
+
+def report_evidence(run_dir: Path, out: Path, summary: dict, *, embed: bool = True) -> ReportEvidence:
+    """The evidence of the report of `run_dir` written to `out`; `embed=False` (--no-evidence): the summary
+    alone, nothing attached and no table."""
+    data = summary_bytes(summary)
+    name = summary_path(out).name
+    pdf_name = Path(out).with_suffix(".pdf").name
+    if not embed:
+        return ReportEvidence(data, name, pdf_name)
+    run_files = evidence_files(run_dir)
+    return ReportEvidence(data, name, pdf_name, run_files,
+                          embedded_set(run_files, summary_name=name, summary_bytes=data))
+
+
+def write_outputs(out: Path, html: str, summary: dict, *, log=None,
+                  evidence: ReportEvidence | None = None) -> list[Path]:
+    """The --out rule: <out>.pdf (when WeasyPrint can make it), <out>.html and <out>.summary.json.
+
+    `evidence` (a report's): the PDF is archival and embeds it, and <out>.summary.json is its summary bytes;
+    without it (a comparison), the PDF as before and `summary` serialised."""
     out = Path(out)
     try:
-        pdf = render_pdf(html)
+        if evidence is None:
+            pdf = render_pdf(html)
+        else:
+            pdf = render_pdf(html, attachments=evidence.attachments(), archival=True)
     except BenchError as exc:
         if out.suffix.lower() != ".html":
             raise
@@ -165,5 +233,5 @@ def write_outputs(out: Path, html: str, summary: dict, *, log=None) -> list[Path
     if pdf is not None:
         layout.write_bytes(pdf_path, pdf)
         written.insert(0, pdf_path)
-    layout.write_json(summary_path(out), summary)
+    layout.write_bytes(summary_path(out), summary_bytes(summary) if evidence is None else evidence.summary)
     return written

@@ -194,7 +194,7 @@ def render_html(context: dict) -> str:
 
 def render_report(artifacts_dir: Path, out: Path, *, title: str | None = None, author: str = "",
                   affiliation: str = "", data_dir: Path | None = None, log=None, lang: str = "en",
-                  digits: str = "native") -> list[Path]:
+                  digits: str = "native", evidence: bool = True) -> list[Path]:
     """Write <out>.html, <out>.pdf and <out>.summary.json beside them (bench.render.outputs' rule); return their paths.
 
     `lang`: the report's language (bench.render.i18n.languages()); `digits`: "native" (the language's own,
@@ -210,8 +210,10 @@ def render_report(artifacts_dir: Path, out: Path, *, title: str | None = None, a
     with i18n.activated(language):
         context = build_context(artifacts, analyse(artifacts), title=title, author=author,
                                 affiliation=affiliation, data_dir=data_dir)
+        # The evidence the PDF embeds and the appendix lists (bench.render.outputs; False: --no-evidence).
+        context["evidence"] = outputs.report_evidence(artifacts.root, out, context["summary"], embed=evidence)
         html = render_html(context)
-    written = outputs.write_outputs(out, html, context["summary"], log=log)
+    written = outputs.write_outputs(out, html, context["summary"], log=log, evidence=context["evidence"])
     if log:
         log(f"report rendered in {time.perf_counter() - t0:.1f}s")
     return written

@@ -24,7 +24,7 @@ METHOD_TEXTS = {
     "reference_diff": N_("this run's accuracy interval minus the reference study's published accuracy"),
     # bench.results.inference's procedures (issue 21)
     "t_seeds_plus_test_set": N_("Student t interval over seeds whose variance adds the test set's sampling "
-                                "variance (Satterthwaite degrees of freedom)"),
+                                "variance (Satterthwaite degrees of freedom, clipped to the metric's range)"),
     "welch_t_seeds_plus_test_set": N_("Welch t test over training runs (seeds) whose variance adds the test set's "
                                       "sampling variance (Satterthwaite degrees of freedom)"),
     "paired_t_seeds_plus_test_set": N_("paired t test over the seeds both ran, whose variance adds the test set's "

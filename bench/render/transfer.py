@@ -8,7 +8,7 @@ model with a backbone of frozen and tuned convolutional blocks gets this discuss
 from __future__ import annotations
 
 from bench.protocol import study_kwargs
-from bench.render.i18n import _, current, ngettext, pgettext
+from bench.render.i18n import _, current
 from bench.render.text import interval_text, num, p_value, signed
 
 SMALL_DATASET = 10_000    # labelled training images below which the transfer discussion calls a dataset small

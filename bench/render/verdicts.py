@@ -20,7 +20,7 @@ from bench.results.paired import ALPHA
 PROCEDURES = (("welch_t_seeds_plus_test_set", "seed", "variance_decomposition"),
               ("t_seeds_plus_test_set", "seed", "variance_decomposition"),
               ("holm", "seed", "holm"),
-              ("mcnemar_midp_tango_score", "image", "mcnemar_midp"),
+              ("mcnemar_midp_tango_score", "image", ("mcnemar_midp", "paired_score_interval")),
               ("wilson", "image", None),
               ("percentile_bootstrap_over_images", "image", "calibration"),
               ("noncentral_t_welch_seeds_plus_test_set", "seed", "variance_decomposition"))
@@ -36,11 +36,16 @@ def pct_text(value: float, digits: int = 1) -> str:
 
 def decision_rule(family: int) -> str:
     """The report's decision rule, as summary.json states it."""
-    return _("a model is called better than another only when the configuration-level test over its training "
-             "runs (Welch t over seeds with the test set's sampling variance added) rejects at %(alpha)s after "
-             "Holm's adjustment over the %(family)s pairwise comparisons of this report; the per-seed mid-p McNemar "
-             "tests compare two trained networks on this test set and decide nothing about the models") % {
-        "alpha": alpha_text(), "family": current().integer(family)}
+    return ngettext("a model is called better than another only when the configuration-level test over its "
+                    "training runs (Welch t over seeds with the test set's sampling variance added) rejects at "
+                    "%(alpha)s after Holm's adjustment over the %(family)s pairwise comparison of this report; the "
+                    "per-seed mid-p McNemar tests compare two trained networks on this test set and decide nothing "
+                    "about the models",
+                    "a model is called better than another only when the configuration-level test over its "
+                    "training runs (Welch t over seeds with the test set's sampling variance added) rejects at "
+                    "%(alpha)s after Holm's adjustment over the %(family)s pairwise comparisons of this report; the "
+                    "per-seed mid-p McNemar tests compare two trained networks on this test set and decide nothing "
+                    "about the models", family) % {"alpha": alpha_text(), "family": current().integer(family)}
 
 
 def seed_verdict(decision: str, significant: bool, excludes_zero: bool, a_title: str, b_title: str) -> str:
@@ -118,13 +123,14 @@ def power_sentence(pw: dict) -> str:
         return _("With fewer than %(n)s seeds per model no configuration-level test is possible, so this report "
                  "cannot call one model better than another.") % {"n": lang.integer(MIN_SEEDS_TEST)}
     return ngettext("With %(images)s test images and %(seeds)s seed per model, the configuration-level test at "
-                    "%(alpha)s detects a true accuracy difference of %(d)s points with 80 %% power; smaller "
+                    "%(alpha)s detects a true accuracy difference of %(d)s points with %(power)s power; smaller "
                     "differences may go unseen, so 'no established difference' does not show two models equal.",
                     "With %(images)s test images and %(seeds)s seeds per model, the configuration-level test at "
-                    "%(alpha)s detects a true accuracy difference of %(d)s points with 80 %% power; smaller "
+                    "%(alpha)s detects a true accuracy difference of %(d)s points with %(power)s power; smaller "
                     "differences may go unseen, so 'no established difference' does not show two models equal.",
                     pw["n_seeds"]) % {"images": count(pw["n_test"]), "seeds": lang.integer(pw["n_seeds"]),
-                                      "alpha": alpha_text(), "d": lang.format(100 * pw["difference"], ".2f")}
+                                      "alpha": alpha_text(), "d": lang.format(100 * pw["difference"], ".2f"),
+                                      "power": percent(lang.format(100 * pw["power"], ".0f"))}
 
 
 def reference_sentence(title: str, d: dict) -> str:
@@ -161,14 +167,15 @@ def procedures(s: dict) -> list[dict]:
     """The methods section: name, unit, alpha and family, reference of every procedure the report uses."""
     lang = current()
     units = {"seed": _("unit: the training run (seed)"), "image": _("unit: the test image")}
-    family = _("alpha %(alpha)s, family: the %(n)s pairwise comparisons of models") % {
+    family = ngettext("alpha %(alpha)s, family: the %(n)s pairwise comparison of models",
+                      "alpha %(alpha)s, family: the %(n)s pairwise comparisons of models", s["family"]["pairs"]) % {
         "alpha": alpha_text(), "n": lang.integer(s["family"]["pairs"])}
     rows = []
     for key, unit, ref in PROCEDURES:
         detail = family if key in ("welch_t_seeds_plus_test_set", "holm") else _("alpha %(alpha)s, per seed") % {
             "alpha": alpha_text()} if key == "mcnemar_midp_tango_score" else ""
         rows.append({"key": key, "name": capitalised(s["methods"][key]), "unit": units[unit], "detail": detail,
-                     "reference": REFERENCES[ref] if ref else ""})
+                     "reference": " ".join(REFERENCES[r] for r in ((ref,) if isinstance(ref, str) else ref or ()))})
     rows.append({"key": "single_checkpoint_tests", "name": _("Why not one test per checkpoint"), "unit": units["seed"],
                  "detail": _("a test on one trained network per model ignores seed-to-seed variation"),
                  "reference": REFERENCES["single_checkpoint_tests"]})

@@ -27,15 +27,13 @@ import numpy as np
 
 from bench import __version__
 from bench.errors import BenchError
-from bench.results import inference, paired, stats
+from bench.results import inference, stats
 from bench.results.paired import ALPHA, CONFIDENCE, interval, t_interval
 from bench.results.study import degenerate_seeds
 from bench.rundir.checks import flatten
 from bench.rundir.rundir import Artifacts, load_artifacts
 
 ABSENT = "(absent)"   # a key that one run's record does not have
-# compare's side names for paired's: B is compared first, so that differences read B - A.
-SIDES = {paired.FIRST: "b", paired.SECOND: "a", paired.NONE: "none"}
 
 # Run-level settings compared between the two directories: (category, where, record) with `where`
 # one of "directory" (manifest["directory"], the fingerprinted record) or "manifest".
@@ -241,7 +239,7 @@ def compare_artifacts(a: Artifacts, b: Artifacts, dir_a: Path, dir_b: Path) -> d
         "a": run_record(a, Path(dir_a)), "b": run_record(b, Path(dir_b)),
         "paired": paired_runs,
         "test_set": {"same": paired_runs, "a": ts_a, "b": ts_b, "differ": differ, "classes_differ": classes_differ},
-        "alpha": ALPHA, "confidence": CONFIDENCE,
+        "alpha": ALPHA, "confidence": CONFIDENCE, "bootstrap_resamples": stats.resamples_for(ts_a["images"]),
         "matched": {"models": shared, "only_a": [m for m in models_a if m not in models_b],
                     "only_b": [m for m in models_b if m not in models_a]},
         "models": {m: model_comparison(m, a, b, paired_runs=paired_runs, num_classes=len(a.dataset["classes"]))

@@ -67,7 +67,8 @@ def over_seeds(key: str, values: list[float], per_seed: list[dict], inf: dict) -
         return per_seed[0]["accuracy_ci"] if key == "accuracy" else per_seed[0]["macro_ci"][key.removeprefix("macro_")]
     if inf["low"] is None:
         return None
-    return {**interval(inf["low"], inf["high"], "t_seeds_plus_test_set"), "caution": inf["caution"]}
+    # Clipped to the metric's range [0, 1], as the method's text says; `inference` keeps the unclipped bounds.
+    return {**interval(max(0.0, inf["low"]), min(1.0, inf["high"]), "t_seeds_plus_test_set"), "caution": inf["caution"]}
 
 
 def aggregate(per_seed: list[dict], labels: np.ndarray, preds: np.ndarray, num_classes: int) -> dict:

@@ -124,6 +124,10 @@ def check_config_values(config: dict, path: Path) -> None:
                        ("backbone_lr_scale", lambda v: is_number(v) and v >= 0)):
         if key in spec and not check(spec[key]):
             raise corrupt(path, f"compute.spec.{key} = {spec[key]!r} is out of range")
+    if spec["optimizer"] != "sgd" and spec.get("momentum", 0) != 0:
+        # Only SGD uses momentum: a record that pairs it with another optimizer describes a setting never used.
+        raise corrupt(path, f"compute.spec.momentum = {spec['momentum']!r} with optimizer {spec['optimizer']!r}, "
+                            "which ignores it")
     compute = config["compute"]
     if "eval_batch_size" in compute and not (is_int(compute["eval_batch_size"]) and compute["eval_batch_size"] >= 1):
         raise corrupt(path, "compute.eval_batch_size must be a whole number >= 1")

@@ -22,11 +22,11 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
-import hashlib
 import io
 import json
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -36,6 +36,7 @@ import torch
 
 from bench import ARTIFACT_FORMAT
 from bench.errors import BenchError
+from bench.models import registry
 
 MANIFEST = "manifest.json"
 DATASET = "dataset.json"
@@ -118,6 +119,70 @@ def check_writable_dir(path: Path, *, what: str = "--artifacts") -> Path:
     return path
 
 
+def kind_of(mode: int) -> str:
+    """What a file system entry is, in words, for a refusal ('a link', 'a FIFO', ...)."""
+    kinds = ((stat.S_ISLNK, "a link"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a folder"),
+             (stat.S_ISREG, "a regular file"))
+    return next((name for test, name in kinds if test(mode)), "an unknown kind of file")
+
+
+def not_regular(path: Path, mode: int) -> BenchError:
+    return BenchError(f"{path} is {kind_of(mode)}; everything bench reads or writes in a run directory is a "
+                      "regular file or a real folder inside it (links are never followed): remove or replace it")
+
+
+def check_tree(root: Path) -> None:
+    """Refuse a run directory holding anything but regular files and real folders: a link (to a file or a
+    folder, inside or outside, broken or not), a FIFO, a socket or a device, at any depth.
+
+    Checked without following links (lstat), by every writer when it takes the lock (bench.rundir.lock) and
+    by every reader before it reads (bench.rundir.rundir.load_artifacts): a link can then never make bench
+    read, write or delete a file outside the run directory, and a FIFO never hangs a reader. `root` itself may
+    be a link: the user named it.
+    """
+    root = Path(root)
+    errors: list[OSError] = []
+    for folder, dirs, files in os.walk(root, followlinks=False, onerror=errors.append):
+        for name in sorted(dirs) + sorted(files):
+            path = Path(folder) / name
+            try:
+                mode = os.lstat(path).st_mode
+            except FileNotFoundError:
+                continue  # removed meanwhile: nothing to read there
+            except OSError as exc:
+                raise BenchError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                raise not_regular(path, mode)
+    for exc in errors:
+        if not isinstance(exc, FileNotFoundError) and Path(exc.filename or root) != root:
+            raise BenchError(f"cannot read {exc.filename}: {exc.strerror or type(exc).__name__}")
+
+
+def open_regular(path: Path, mode: str = "rb", **kwargs):
+    """Open an artifact for reading without following a link, and only if it is a regular file.
+
+    O_NOFOLLOW refuses a link in the last component; O_NONBLOCK keeps a FIFO from blocking the open. A missing
+    file raises FileNotFoundError, as open() does; anything else in its place is one BenchError naming it.
+    """
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise not_regular(path, stat.S_IFLNK) from None
+        raise
+    try:
+        st_mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(st_mode):
+            raise not_regular(path, st_mode)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, mode, **kwargs)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it over `path` on success.
@@ -177,7 +242,8 @@ def read_json(path: Path, *, kind: type = dict, required: dict[str, type | tuple
     """
     path = Path(path)
     try:
-        obj = json.loads(path.read_text())
+        with open_regular(path, "rb") as fh:
+            obj = json.loads(fh.read().decode())
     except FileNotFoundError:
         raise BenchError(f"missing artifact: {path}") from None
     except IsADirectoryError:
@@ -236,7 +302,7 @@ def read_history(path: Path) -> list[dict]:
     """Rows of history.csv; a missing, empty, truncated or non-numeric file is one BenchError naming it."""
     path = Path(path)
     try:
-        with open(path, newline="") as fh:
+        with open_regular(path, "r", newline="") as fh:
             reader = csv.DictReader(fh)
             if tuple(reader.fieldnames or ()) != HISTORY_FIELDS:
                 found = "no header (empty file)" if not reader.fieldnames else f"columns {reader.fieldnames}"
@@ -273,10 +339,12 @@ def read_predictions(path: Path, *, num_classes: int | None = None, n: int | Non
     """The arrays of predictions.npz, checked: lengths agree (and equal `n`), labels in range, predicted = argmax."""
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        with open_regular(path) as fh, np.load(fh, allow_pickle=False) as npz:
             out = {k: npz[k] for k in ("labels", "logits", "predicted")}
     except FileNotFoundError:
         raise BenchError(f"missing artifact: {path}") from None
+    except BenchError:
+        raise
     except KeyError as exc:
         raise BenchError(f"corrupt artifact {path}: no array {exc}") from None
     except Exception as exc:  # numpy/zipfile raise many types for a damaged file
@@ -310,9 +378,12 @@ def save_checkpoint(path: Path, state: dict) -> None:
 def load_checkpoint(path: Path) -> dict:
     try:
         # weights_only: a checkpoint is data, never code to run.
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with open_regular(path) as fh:
+            return torch.load(fh, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise BenchError(f"missing checkpoint: {path}") from None
+    except BenchError:
+        raise
     except Exception as exc:  # torch raises many types for a damaged file
         raise BenchError(
             f"corrupt checkpoint {path} ({type(exc).__name__}); "
@@ -321,11 +392,8 @@ def load_checkpoint(path: Path) -> dict:
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """SHA-256 of a run directory's file, opened without following a link (bench.models.registry hashes)."""
+    return registry.sha256_file(path, opener=open_regular)
 
 
 def check_format(manifest: dict, path: Path) -> None:

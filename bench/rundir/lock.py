@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from pathlib import Path
 
 from bench.errors import BenchError
@@ -30,9 +31,16 @@ class RunLock:
         art.ensure_dir(self.root)
         while True:
             try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                # O_NOFOLLOW: a link named bench.lock must not make us create or truncate a file elsewhere.
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
             except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise art.not_regular(self.path, stat.S_IFLNK) from None
                 raise art.os_error(self.path, exc) from None
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                os.close(fd)
+                raise art.not_regular(self.path, mode)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
@@ -53,6 +61,12 @@ class RunLock:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self.fd = fd
+        try:
+            # Every writer checks the whole directory once it holds it: no link or special file below it.
+            art.check_tree(self.root)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(self, *exc) -> None:

@@ -274,6 +274,7 @@ def load_artifacts(root: Path) -> Artifacts:
     if not (root / art.MANIFEST).exists():
         raise BenchError(f"{root} is not a bench artifacts directory (no {art.MANIFEST}); "
                          "run `bench all` or `bench train` into it first")
+    art.check_tree(root)  # before any read: no link or special file may lead a reader outside
     manifest = read_manifest(root)
     check_manifest_values(manifest, root / art.MANIFEST)
     dataset = art.read_json(root / art.DATASET, required=DATASET_FIELDS)
@@ -283,7 +284,10 @@ def load_artifacts(root: Path) -> Artifacts:
     if dataset["digests"] != manifest["directory"].get("data"):
         raise BenchError(f"{root / art.DATASET} describes other data than {root / art.MANIFEST} records; "
                          "the directory is damaged or mixed: train into a new --artifacts directory")
-    samples = (root / art.SAMPLES).read_bytes() if (root / art.SAMPLES).is_file() else None
+    samples = None
+    if (root / art.SAMPLES).exists():
+        with art.open_regular(root / art.SAMPLES) as fh:
+            samples = fh.read()
     if samples is not None and not samples.startswith(b"\x89PNG\r\n\x1a\n"):
         raise BenchError(f"corrupt artifact {root / art.SAMPLES}: not a PNG image")
     members = read_members(root)
@@ -306,6 +310,9 @@ def load_artifacts(root: Path) -> Artifacts:
             if metrics["fingerprint"] != m.config["fingerprint"]:
                 raise BenchError(f"{metrics_path} does not belong to {m.path / art.CONFIG} (other fingerprint); "
                                  f"retrain {m.model} seed {m.seed} with --force")
+            if not (m.path / art.HISTORY).exists():
+                raise BenchError(f"{metrics_path} records a finished run, but {m.path / art.HISTORY} is missing; "
+                                 f"{DAMAGED_HINT}")
             if metrics.get("epochs_run") is not None and metrics["epochs_run"] != len(history):
                 raise BenchError(f"{m.path / art.HISTORY} holds {len(history)} epochs but {metrics_path} "
                                  f"records {metrics['epochs_run']}")
@@ -319,5 +326,61 @@ def load_artifacts(root: Path) -> Artifacts:
                 if digest != dataset["test_labels_sha256"]:
                     raise BenchError(f"{pred_path} holds the labels of another test set than "
                                      f"{root / art.DATASET} describes")
+                check_predictions_match(run, pred_path, metrics_path)
         runs.append(run)
+    check_recorded_jobs(manifest, runs, root)
     return Artifacts(root, manifest, dataset, samples, runs)
+
+
+# What `--force` or a retrain of that seed would fix, said at the end of every cross-check refusal.
+DAMAGED_HINT = "the run directory is damaged (files deleted, swapped or edited); restore the files or retrain " \
+               "that seed with --force"
+
+
+def check_predictions_match(run: SeedRun, pred_path: Path, metrics_path: Path) -> None:
+    """A complete seed's predictions must be the ones its own metrics.json recorded: the same file (its SHA-256,
+    recorded since artifact runs write it) and the same accuracy, so a file swapped in from another seed or run
+    is refused, never reported under this seed's name."""
+    metrics, preds = run.metrics or {}, run.predictions or {}
+    if metrics.get("model") != run.model or metrics.get("seed") != run.seed:
+        raise BenchError(f"{metrics_path} records {metrics.get('model')} seed {metrics.get('seed')}, but lies in "
+                         f"{art.run_key(run.model, run.seed)}; {DAMAGED_HINT}")
+    recorded = metrics.get("predictions_sha256")
+    if recorded is not None and recorded != art.sha256_file(pred_path):
+        raise BenchError(f"{pred_path} is not the predictions file {metrics_path} recorded (other SHA-256); "
+                         f"{DAMAGED_HINT}")
+    n = len(preds["labels"])
+    accuracy = float(np.mean(preds["predicted"] == preds["labels"])) if n else 0.0
+    if abs(accuracy - metrics["test"]["accuracy"]) > 0.5 / max(n, 1):
+        raise BenchError(f"{pred_path} gives {run.model} seed {run.seed} a test accuracy of {accuracy:.4f}, but "
+                         f"{metrics_path} records {metrics['test']['accuracy']:.4f}; {DAMAGED_HINT}")
+
+
+def check_recorded_jobs(manifest: dict, runs: list[SeedRun], root: Path) -> None:
+    """Every job the manifest records as finished is present with all its files and the same result: a seed is
+    never dropped from a report silently because its folder or a file of it was deleted."""
+    by_key = {art.run_key(r.model, r.seed): r for r in runs}
+    for key, entry in sorted((manifest.get("models") or {}).items()):
+        status = entry.get("status")
+        if status not in STATUSES:
+            continue  # running, interrupted or failed: nothing was promised
+        model, seed = art.parse_run_key(key)
+        run = by_key.get(key)
+        folder = art.seed_dir(root, model, seed)
+        if run is None:
+            raise BenchError(f"{root / art.MANIFEST} records {model} seed {seed} as {status}, but "
+                             f"{folder / art.CONFIG} is missing; {DAMAGED_HINT}")
+        if run.metrics is None:
+            raise BenchError(f"{root / art.MANIFEST} records {model} seed {seed} as {status}, but "
+                             f"{folder / art.METRICS} is missing; {DAMAGED_HINT}")
+        if run.status != status:
+            raise BenchError(f"{root / art.MANIFEST} records {model} seed {seed} as {status}, but "
+                             f"{folder / art.METRICS} says {run.status}; {DAMAGED_HINT}")
+        if not (folder / art.HISTORY).exists():
+            raise BenchError(f"{root / art.MANIFEST} records {model} seed {seed} as {status}, but "
+                             f"{folder / art.HISTORY} is missing; {DAMAGED_HINT}")
+        recorded = entry.get("test_accuracy")
+        found = (run.metrics.get("test") or {}).get("accuracy")
+        if status == "complete" and is_number(recorded) and is_number(found) and abs(recorded - found) > 1e-12:
+            raise BenchError(f"{folder / art.METRICS} records a test accuracy of {found:.4f} for {model} seed "
+                             f"{seed}, but {root / art.MANIFEST} records {recorded:.4f}; {DAMAGED_HINT}")

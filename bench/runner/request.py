@@ -57,6 +57,9 @@ def resolve_options(request: TrainRequest) -> tuple[RunOptions, ExecutorOptions]
     from bench.engine.env import resolve_device, resolve_precision
 
     ex = request.executor
+    if ex.address is not None and not ex.address.strip():
+        raise BenchError("--ray-address is empty, which names no cluster; give HOST:PORT or 'auto', or leave it "
+                         "out to start a local Ray instance")
     if ex.name == "ray":
         from bench.executors.ray import require_ray
 
@@ -69,10 +72,10 @@ def resolve_options(request: TrainRequest) -> tuple[RunOptions, ExecutorOptions]
         import torch
 
         ex = ExecutorOptions(ex.name, ex.address, ex.cpus_per_job or torch.get_num_threads(), ex.gpus_per_job,
-                             ex.max_retries)
+                             ex.max_retries, ex.connect_timeout)
     else:
-        if ex.address or ex.cpus_per_job or ex.gpus_per_job:
-            raise BenchError("--ray-address, --cpus-per-job and --gpus-per-job need --executor ray")
+        if ex.address or ex.cpus_per_job or ex.gpus_per_job or ex.connect_timeout is not None:
+            raise BenchError("--ray-address, --cpus-per-job, --gpus-per-job and --ray-timeout need --executor ray")
         device = resolve_device(request.device)
         ex = ExecutorOptions(ex.name, None, 1, 0.0, ex.max_retries)
     options = RunOptions(device=device, precision=resolve_precision(request.precision, device),

@@ -15,6 +15,7 @@ from bench.engine.train import Progress
 from bench.errors import BenchError
 from bench.executors import make_executor
 from bench.executors.base import Job, Recorder, run_jobs
+from bench.models.registry import ModelCodeError
 from bench.rundir import layout as art
 from bench.rundir.checks import fingerprint
 from bench.rundir.rundir import RunDir, merged_protocol
@@ -57,6 +58,10 @@ def run_plan(plan: Plan, *, force: bool, log, command: list[str], progress: Prog
     log = log or (lambda msg: None)
     run_dir = RunDir(plan.out)
     jobs = plan.jobs()
+    # What only the executor can know (a cluster that answers, its resources, models its workers can load) is
+    # checked before the lock creates anything.
+    job_executor = make_executor(executor, progress=progress, log=log)
+    job_executor.prepare(jobs, plan.job_spec())
     with run_dir.lock():
         discard = run_dir.check_joinable(directory=plan.directory, protocols=plan.protocols, force=force)
         if not force:
@@ -69,21 +74,24 @@ def run_plan(plan: Plan, *, force: bool, log, command: list[str], progress: Prog
         if reset:
             (plan.out / art.DATASET).unlink(missing_ok=True)
             before = {}
-        write_data_artifacts(plan.out, plan.data, plan.facts, grid_per_class=grid_per_class)
+        recorded = write_data_artifacts(plan.out, plan.data, plan.facts, grid_per_class=grid_per_class)
         run_dir.update_manifest(
             reset=reset, protocol=merged_protocol(before.get("protocol") or {}, plan.protocol),
             directory=plan.directory, fingerprint=fingerprint(plan.directory), device=plan.options.device,
             device_name=device_name(plan.options.device), git_commit=git_commit(),
-            versions=versions(plan.options.device), data_checksums=plan.facts["checksums"],
+            versions=versions(plan.options.device), data_checksums=recorded["checksums"],
             profile=asdict(plan.profile), options=asdict(plan.options),
             weights={**(before.get("weights") or {}), **plan.weights}, command=command)
-        job_executor = make_executor(executor, progress=progress, log=log)
         recorder = manifest_recorder(run_dir, command=command, force=force, log=log)
         results, book = run_jobs(job_executor, jobs, plan.job_spec(), recorder, force=force)
         run_dir.update_manifest(executor=job_executor.record())
         if book.counts["failed"]:
-            raise BenchError(f"{book.counts['failed']} of {len(jobs)} jobs failed (see {art.MANIFEST}); the others "
-                             "finished; re-run the same command to retry the failed ones")
+            first = book.failures[0]
+            summary = (f"{book.counts['failed']} of {len(jobs)} jobs failed (recorded in {art.MANIFEST}); the others "
+                       "finished; re-run the same command to retry the failed ones")
+            message = f"{first}; {summary}" if len(book.failures) == 1 else f"{summary}; the first: {first}"
+            cause = getattr(first, "cause", None)  # a user's model's exception: `bench --debug` shows its traceback
+            raise ModelCodeError(message, cause) if cause is not None else BenchError(message)
     return results
 
 

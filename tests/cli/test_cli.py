@@ -140,6 +140,13 @@ def test_verify_reruns_and_compares(runner, cifar_root, tmp_path):
     saved = art.read_predictions(path)
     art.write_predictions(path, saved["labels"], saved["logits"] + np.float32(1e-3))
     result = runner.invoke(cli, ["verify", str(out), "--data-dir", str(cifar_root)])
+    # The file is no longer the one metrics.json recorded: refused before anything is retrained.
+    assert result.exit_code == 1 and "is not the predictions file" in result.output
+    # A tamperer who also rewrites the recorded digest is caught by the re-run itself.
+    metrics_path = path.parent / art.METRICS
+    metrics = art.read_json(metrics_path)
+    art.write_json(metrics_path, {**metrics, "predictions_sha256": art.sha256_file(path)})
+    result = runner.invoke(cli, ["verify", str(out), "--data-dir", str(cifar_root)])
     assert result.exit_code == 1 and "different" in result.output
 
 

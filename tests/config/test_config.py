@@ -51,7 +51,7 @@ def test_executor_options_round_trip_through_a_dict():
     opts = ExecutorOptions(name="ray", address="auto", cpus_per_job=4, gpus_per_job=0.25, max_retries=0)
     assert ExecutorOptions.from_dict(opts.to_dict()) == opts
     assert ExecutorOptions().to_dict() == {"name": "local", "address": None, "cpus_per_job": 1, "gpus_per_job": 0.0,
-                                           "max_retries": 2}
+                                           "max_retries": 2, "connect_timeout": None}
 
 
 @pytest.mark.parametrize("cls,record,message", [

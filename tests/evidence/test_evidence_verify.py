@@ -186,7 +186,8 @@ def test_words_false_accepts_a_summary_worded_in_another_language(run_dir, repor
     summary = json.loads(files[SUMMARY])
     summary["method"] = "سهم تصاویر آزمون"  # the report's words, in Persian
     forged_files, forged_text = build(run_dir, json.dumps(summary).encode())
-    refused(forged_files, forged_text, r"report\.pdf: method is")
+    refused(forged_files, forged_text, r"report\.pdf: every number of report\.summary\.json agrees, but 1 of its "
+                                       r"sentences differ .*\(first: method\)")
     findings = verify_files(Path("report.pdf"), forged_files, forged_text, recompute=synth.recompute,
                             formatted_numbers=synth.formatted, words=False)
     assert findings[-1].endswith("of 2 models x 1 seed")
@@ -210,3 +211,37 @@ def test_a_difference_is_traced_to_the_files_it_comes_from(report):
 def test_a_damaged_index_or_summary_names_the_pdf(report):
     files, text = report
     refused({**files, collect.INDEX: b"[]"}, text, r"^report\.pdf: evidence\.json is not an evidence index")
+
+
+def test_evidence_run_names_the_pdf_instead_of_its_temporary_folder(tmp_path):
+    """A refusal about the extracted run (`bench report --from`, `bench verify --retrain`) names the PDF and the
+    attachment; any other refusal passes unchanged. The PDF is made with pypdf alone (no rendering)."""
+    pypdf = pytest.importorskip("pypdf")
+    from bench.evidence import evidence_run
+
+    run_dir = synth.make_run(tmp_path / "run")
+    writer = pypdf.PdfWriter()
+    writer.add_blank_page(100, 100)
+    for f in embedded_set(evidence_files(run_dir), summary_name=SUMMARY, summary_bytes=synth.summary_bytes(run_dir)):
+        writer.add_attachment(f.path, f.data)
+    pdf = tmp_path / "report.pdf"
+    with open(pdf, "wb") as fh:
+        writer.write(fh)
+    with pytest.raises(BenchError) as caught:
+        with evidence_run(pdf) as extracted:
+            assert (extracted / "mlp" / "seed-0" / "config.json").is_file()
+            raise BenchError(f"cannot read {extracted}/mlp/seed-0/config.json")
+    assert str(caught.value) == "report.pdf: cannot read mlp/seed-0/config.json"
+    with pytest.raises(BenchError, match="^cannot write elsewhere.pdf$"):
+        with evidence_run(pdf):
+            raise BenchError("cannot write elsewhere.pdf")
+
+
+def test_a_summary_whose_words_alone_differ_is_blamed_on_another_bench_version(run_dir):
+    """Numbers equal, a sentence reworded (as a later bench would word it): not a damaged predictions file."""
+    summary = json.loads(synth.summary_bytes(run_dir))
+    summary["method"] = "the share of test images classified right"
+    files, text = build(run_dir, (json.dumps(summary, indent=1, sort_keys=True) + "\n").encode())
+    line = refused(files, text, "sentences differ")
+    assert "every number of report.summary.json agrees, but 1 of its sentences differ" in line
+    assert "(first: method)" in line and "another version of bench" in line and "predictions" not in line

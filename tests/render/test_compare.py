@@ -11,7 +11,6 @@ pdf-layout rule.
 from __future__ import annotations
 
 import json
-import math
 import shutil
 from pathlib import Path
 
@@ -24,12 +23,14 @@ from bench.cli import cli
 from bench.render import compare as page
 from bench.render.text import method_text
 from bench.results import compare as cmp
+from bench.results import inference
 from bench.results.paired import ALPHA
 from bench.rundir import layout as art
 from conftest import assert_one_line_error, build_run
 
 pytestmark = pytest.mark.slow
-METHODS = {k: method_text(k) for k in ("mcnemar", "paired_bootstrap", "t_seeds", "wilson")}
+METHODS = {k: method_text(k) for k in ("mcnemar_midp_tango_score", "paired_bootstrap", "t_seeds", "wilson",
+                                       "welch_t_seeds_plus_test_set")}
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +51,27 @@ def paired(runs):
 
 def _preds(run: Path, model: str, seed: int) -> dict:
     return art.read_predictions(art.seed_dir(run, model, seed) / art.PREDICTIONS)
+
+
+def rewrite_predictions(run: Path, model: str, seed: int, labels: np.ndarray, logits: np.ndarray) -> None:
+    """New predictions for a seed, with its metrics.json and manifest entry updated to match (SHA-256, accuracy),
+    as a run trained that way would have them: the run directory's integrity checks refuse anything else."""
+    folder = art.seed_dir(run, model, seed)
+    art.write_predictions(folder / art.PREDICTIONS, labels, logits)
+    metrics = art.read_json(folder / art.METRICS)
+    metrics["predictions_sha256"] = art.sha256_file(folder / art.PREDICTIONS)
+    metrics["test"]["accuracy"] = float(np.mean(logits.argmax(1) == labels))
+    art.write_json(folder / art.METRICS, metrics)
+    manifest = art.read_json(run / art.MANIFEST)
+    manifest["models"][art.run_key(model, seed)]["test_accuracy"] = metrics["test"]["accuracy"]
+    art.write_json(run / art.MANIFEST, manifest)
+
+
+def drop_from_manifest(run: Path, *keys: str) -> None:
+    """Models or seeds removed from a run as if they had never been trained: gone from its manifest too."""
+    manifest = art.read_json(run / art.MANIFEST)
+    manifest["models"] = {k: v for k, v in manifest["models"].items() if not k.startswith(keys)}
+    art.write_json(run / art.MANIFEST, manifest)
 
 
 def _rule(p: float, ci: dict) -> str:
@@ -80,36 +102,39 @@ def test_same_test_set_is_paired_and_mcnemar_counts_match_a_direct_computation(r
         y = pa["labels"]
         ca, cb = pa["predicted"] == y, pb["predicted"] == y
         a_only, b_only = int((ca & ~cb).sum()), int((~ca & cb).sum())
-        p = 1.0 if a_only + b_only == 0 else sps.binomtest(a_only, a_only + b_only, 0.5).pvalue
+        m, k = a_only + b_only, min(a_only, b_only)
+        exact = 1.0 if m == 0 else sps.binomtest(a_only, m, 0.5).pvalue
+        midp = 1.0 if m == 0 else min(1.0, 2 * sps.binom.cdf(k, m, 0.5) - sps.binom.pmf(k, m, 0.5))
         assert r["mcnemar"]["a_only"] == a_only and r["mcnemar"]["b_only"] == b_only
-        assert r["mcnemar"]["p_value"] == pytest.approx(p)
-        assert r["mcnemar"]["test"] == METHODS["mcnemar"]
+        assert r["mcnemar"]["p_value"] == pytest.approx(midp) and r["mcnemar"]["exact_p_value"] == pytest.approx(exact)
+        assert r["mcnemar"]["test"] == METHODS["mcnemar_midp_tango_score"]
         assert r["accuracy_a"] == pytest.approx(ca.mean()) and r["accuracy_b"] == pytest.approx(cb.mean())
         assert r["acc_diff"] == pytest.approx(cb.mean() - ca.mean())
         assert r["n"] == len(y)
 
 
-def test_intervals_are_present_named_and_verdicts_follow_the_test(paired):
+def test_intervals_are_present_named_and_verdicts_follow_the_test(runs, paired):
     e = paired["models"]["mlp"]
-    for r in e["per_seed"]:
+    for r in e["per_seed"]:  # two trained networks: Tango's interval, the verdict about them only
+        assert r["acc_diff_ci"]["method"] == METHODS["mcnemar_midp_tango_score"]
+        assert r["f1_diff_ci"]["method"] == METHODS["paired_bootstrap"]
         for key in ("acc_diff_ci", "f1_diff_ci"):
-            ci = r[key]
-            assert ci["method"] == METHODS["paired_bootstrap"] and ci["confidence"] == 0.95
-            assert ci["low"] <= ci["high"]
+            assert r[key]["confidence"] == 0.95 and r[key]["low"] <= r[key]["high"]
         assert r["acc_diff_ci"]["low"] - 1e-12 <= r["acc_diff"] <= r["acc_diff_ci"]["high"] + 1e-12
         assert r["decision"] == _rule(r["mcnemar"]["p_value"], r["acc_diff_ci"])
         assert r["significant"] == (r["mcnemar"]["p_value"] < ALPHA)
-        assert ("more accurate" in r["sentence"]) == (r["decision"] != "none")
+        assert ("network is more accurate" in r["sentence"]) == (r["decision"] != "none")
+    # The runs: the configuration-level test over all healthy seeds (A 0,1; B 0,1,2: not the same, unpaired).
     o = e["overall"]
-    diffs = [r["acc_diff"] for r in e["per_seed"]]
-    half = sps.t.ppf(0.975, len(diffs) - 1) * np.std(diffs, ddof=1) / math.sqrt(len(diffs))
-    assert o["acc_diff_ci"]["method"] == METHODS["t_seeds"]
-    assert o["acc_diff_ci"]["low"] == pytest.approx(max(np.mean(diffs) - half, -1.0))
-    assert o["acc_diff_ci"]["high"] == pytest.approx(min(np.mean(diffs) + half, 1.0))
+    y = _preds(runs["a"], "mlp", 0)["labels"]
+    pa = np.stack([_preds(runs["a"], "mlp", s)["predicted"] for s in (0, 1)])
+    pb = np.stack([_preds(runs["b"], "mlp", s)["predicted"] for s in (0, 1, 2)])
+    c = inference.compare_configurations(y, pb, pa, seeds_a=[0, 1, 2], seeds_b=[0, 1])
+    assert o["acc_diff_ci"]["method"] == METHODS["welch_t_seeds_plus_test_set"]
+    assert (o["acc_diff_ci"]["low"], o["acc_diff_ci"]["high"]) == pytest.approx((c["low"], c["high"]))
+    assert o["mean_acc_diff"] == pytest.approx(c["difference"]) and not o["configuration"]["paired"]
+    assert o["decision"] == {"a": "b", "b": "a", "none": "none"}[c["decision"]]
     assert o["n_seeds"] == 2 and o["n_significant"] == sum(r["significant"] for r in e["per_seed"])
-    assert o["mean_acc_diff"] == pytest.approx(np.mean(diffs))
-    b_wins = sum(r["decision"] == "b" for r in e["per_seed"])
-    assert (o["decision"] == "b") == (b_wins * 2 > 2)
 
 
 def test_lists_what_differs(paired):
@@ -135,17 +160,17 @@ def test_a_clear_difference_is_called_with_its_numbers(runs, tmp_path):
         logits = np.zeros_like(p["logits"])
         right = np.arange(len(y)) % 10 < 9           # 90 % right
         logits[np.arange(len(y)), np.where(right, y, (y + 1) % 10)] = 5.0
-        art.write_predictions(path, y, logits)
+        rewrite_predictions(better, "mlp", seed, y, logits)
     s, written = page.write_compare(runs["a"], better, tmp_path / "better.html")
     # One --out rule with the report's: .html also writes the PDF (where WeasyPrint can).
     assert [w.name for w in written] == ["better.pdf", "better.html", "better.summary.json"]
     e = s["models"]["mlp"]
     for r in e["per_seed"]:
         assert r["decision"] == "b" and r["mcnemar"]["p_value"] < 0.001 and r["acc_diff_ci"]["low"] > 0
-        assert r["sentence"].startswith("B is more accurate than A for mlp (+")
-        assert "McNemar p < 0.001" in r["sentence"] and r["sentence"].endswith(f"at seed {r['seed']}.")
+        assert r["sentence"].startswith("B's network is more accurate than A's for mlp (+")
+        assert "mid-p McNemar p < 0.001" in r["sentence"] and r["sentence"].endswith(f"at seed {r['seed']}.")
     assert e["overall"]["decision"] == "b" and e["overall"]["n_b_better"] == 2
-    assert e["overall"]["sentence"].startswith("B is more accurate than A for mlp: established in 2 of 2 seeds")
+    assert e["overall"]["sentence"].startswith("B is more accurate than A for mlp (+")
     html = (tmp_path / "better.html").read_text()
     assert "B is more accurate than A for mlp" in html
 
@@ -154,6 +179,9 @@ def test_a_seed_unfinished_in_one_run_is_named_not_compared(runs, tmp_path):
     unfinished = tmp_path / "unfinished"
     shutil.copytree(runs["b"], unfinished)
     (art.seed_dir(unfinished, "mlp", 1) / art.METRICS).unlink()
+    manifest = art.read_json(unfinished / art.MANIFEST)  # as an interrupted job leaves it: not recorded complete
+    manifest["models"][art.run_key("mlp", 1)]["status"] = "interrupted"
+    art.write_json(unfinished / art.MANIFEST, manifest)
     s = page.worded(cmp.compare(runs["a"], unfinished))
     e = s["models"]["mlp"]
     assert [r["seed"] for r in e["per_seed"]] == [0] and e["not_compared"] == [{"seed": 1, "reason": "B: incomplete"}]
@@ -194,7 +222,7 @@ def test_rewritten_test_labels_make_runs_unpaired(runs, tmp_path):
         path = art.seed_dir(other, "mlp", seed) / art.PREDICTIONS
         p = art.read_predictions(path)
         labels = (p["labels"] + 1) % 10
-        art.write_predictions(path, labels, p["logits"])
+        rewrite_predictions(other, "mlp", seed, labels, p["logits"])
     ds = art.read_json(other / art.DATASET)
     ds["test_labels_sha256"] = hashlib.sha256(np.ascontiguousarray(labels, dtype=np.int64).tobytes()).hexdigest()
     art.write_json(other / art.DATASET, ds)
@@ -218,17 +246,16 @@ def test_command_writes_pdf_html_and_summary_with_a_clean_layout(runs, tmp_path,
     assert summary["kind"] == "bench compare" and summary["paired"] is True
     assert set(summary) >= {"a", "b", "matched", "models", "differences", "test_set", "methods", "decision_rule"}
     assert summary["matched"]["only_a"] == ["cnn"]
-    assert summary["models"]["mlp"]["per_seed"][0]["mcnemar"]["test"] == METHODS["mcnemar"]
+    assert summary["models"]["mlp"]["per_seed"][0]["mcnemar"]["test"] == METHODS["mcnemar_midp_tango_score"]
     # The terminal table: a header, a row per seed and the model's mean row, then what is only in one run.
     out = result.stdout
     lines = out.splitlines()
     head = next(line for line in lines if line.startswith("model"))
-    for col in ("model", "seeds paired", "acc A %", "acc B %", "diff B-A [95 % CI]", "p", "verdict"):
+    for col in ("model", "seeds", "acc A %", "acc B %", "diff B-A [95 % CI]", "p", "verdict"):
         assert col in head
-    mean_row = next(line for line in lines if line.startswith("mlp (mean)"))
+    mean_row = next(line for line in lines if line.startswith("mlp (runs)"))
     o = summary["models"]["mlp"]["overall"]
-    assert "0,1" in mean_row and f"{100 * o['mean_accuracy_a']:.2f}" in mean_row and o["verdict"] in mean_row
-    assert f"{o['n_significant']}/2 < 0.05" in mean_row
+    assert "0,1 vs 0,1,2" in mean_row and f"{100 * o['mean_accuracy_a']:.2f}" in mean_row and o["verdict"] in mean_row
     assert "only in A: cnn" in out and "mlp seeds: only in B 2" in out
     assert "wrote compare.pdf" in result.stderr
     # Same fonts and stylesheet as the report; the layout passes the pdf-layout rule.
@@ -272,6 +299,7 @@ def test_refusals_are_one_line(runs, tmp_path, case):
         only_cnn = tmp_path / "only-cnn"
         shutil.copytree(runs["a"], only_cnn)
         shutil.rmtree(only_cnn / "mlp")
+        drop_from_manifest(only_cnn, "mlp/")
         args = [str(only_cnn), b, "--out", str(tmp_path / "c.html")]
     line = assert_one_line_error(CliRunner().invoke(cli, ["compare", *args]))
     expected = {"extension": "--out must end in .pdf or .html, got 'c.txt'", "missing_dir": "does not exist",

@@ -28,11 +28,15 @@ def worded(d, lang="en"):
 def test_english_sentences_follow_the_numbers(tmp_path):
     s = worded(data(tmp_path))
     e = s["models"]["mlp"]
-    for r in e["per_seed"]:
-        assert r["verdict"] == "B more accurate" and r["sentence"].startswith("B is more accurate than A for mlp (+")
-        assert r["sentence"].endswith(f"at seed {r['seed']}.") and "McNemar p < 0.001" in r["sentence"]
-        assert r["mcnemar"]["test"].startswith("exact McNemar test")
-    assert e["overall"]["sentence"].startswith("B is more accurate than A for mlp: established in 2 of 2 seeds")
+    for r in e["per_seed"]:  # each seed: two trained networks, never a verdict about the runs
+        assert r["verdict"] == "B's network more accurate"
+        assert r["sentence"].startswith("B's network is more accurate than A's for mlp (+")
+        assert r["sentence"].endswith(f"at seed {r['seed']}.") and "mid-p McNemar p < 0.001" in r["sentence"]
+        assert r["mcnemar"]["test"].startswith("mid-p McNemar test with Tango's score interval")
+    o = e["overall"]  # the runs: the configuration-level test over 2 seeds of A and 3 of B, not paired
+    assert o["verdict"] == "B more accurate"
+    assert o["sentence"].startswith("B is more accurate than A for mlp (+19.00 points [")
+    assert "over 2 seeds of A and 3 of B, unpaired: the runs do not share their seeds" in o["sentence"]
     assert s["test_set"]["sentence"].startswith("Both runs were evaluated on the same 1,000 test images")
     assert s["differences_headline"] == "no recorded setting differs between the runs"
     assert "differ" not in s["test_set"] and "missing_side" not in e
@@ -41,8 +45,20 @@ def test_english_sentences_follow_the_numbers(tmp_path):
 def test_no_difference_names_why(tmp_path):
     s = worded(data(tmp_path, b_accuracies=(0.50, 0.52)))
     r = s["models"]["mlp"]["per_seed"][0]
-    assert r["verdict"] == "no difference established"
-    assert r["sentence"].startswith("No difference established for mlp (+0.00 points")
+    assert r["verdict"] == "networks not distinguished"
+    assert r["sentence"].startswith("The two networks of mlp are not distinguished (+0.00 points")
+    o = s["models"]["mlp"]["overall"]  # the same seeds on both sides: paired by seed
+    assert o["verdict"] == "no difference established" and "paired by seed" in o["sentence"]
+    assert o["acc_diff_ci"] is None or o["acc_diff_ci"]["low"] <= 0 <= o["acc_diff_ci"]["high"]
+
+
+def test_one_seed_a_side_is_not_tested_as_a_configuration(tmp_path):
+    a = memory_artifacts(tmp_path / "a", {"mlp": [0.50]})
+    b = memory_artifacts(tmp_path / "b", {"mlp": [0.70]})
+    e = worded(compare_artifacts(a, b, Path("a"), Path("b")))["models"]["mlp"]
+    assert e["per_seed"][0]["verdict"] == "B's network more accurate"  # the checkpoints differ...
+    assert e["overall"]["verdict"] == "not tested (too few seeds)"  # ...but nothing is said about the runs
+    assert e["overall"]["decision"] == "none"
 
 
 def test_unpaired_sentence_has_no_test(tmp_path):
@@ -56,9 +72,9 @@ def test_unpaired_sentence_has_no_test(tmp_path):
 def test_terminal_table_in_english(tmp_path):
     table = page.format_table(worded(data(tmp_path)))
     head = next(line for line in table.splitlines() if line.startswith("model"))
-    assert head.split() == ["model", "seeds", "paired", "acc", "A", "%", "acc", "B", "%", "diff", "B-A", "[95",
+    assert head.split() == ["model", "seeds", "acc", "A", "%", "acc", "B", "%", "diff", "B-A", "[95",
                             "%", "CI]", "p", "verdict"]
-    assert "mlp (mean)" in table and "2/2 < 0.05" in table and "only in A: cnn" in table
+    assert "mlp (runs)  0,1 vs 0,1,2" in table and "only in A: cnn" in table
 
 
 def _persian_letters(html: str) -> int:
@@ -76,7 +92,7 @@ def test_compare_page_in_persian_is_persian_throughout(tmp_path):
     for english in ("Summary", "The two runs", "Results", "What differs", "Methods", "more accurate",
                     "Both runs were evaluated", "Every recorded setting", "Intervals are"):
         assert english not in html, english
-    assert "B از A صحیح‌تر است" in s["models"]["mlp"]["overall"]["sentence"]
+    assert "از A صحیح‌تر است" in s["models"]["mlp"]["overall"]["sentence"]
     assert "۱٬۰۰۰" in s["test_set"]["sentence"]
     english = page.render_html(worded(data(tmp_path / "en")), lang=i18n.Language(), summary_name="c.summary.json")
     assert _persian_letters(english) == 0

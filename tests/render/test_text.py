@@ -49,22 +49,3 @@ def test_smoke_run_departures_are_merged_and_headlined():
     assert text.departure_headline(None) is None
     with i18n.activated(i18n.Language("fa")):
         assert "پروفایل" in text.departure_headline(out["facts"])
-
-
-@pytest.mark.parametrize("decision,significant,excludes_zero,verdict", [
-    ("a", True, True, "CNN better"), ("b", True, True, "MLP better"),
-    ("none", True, False, "not established: the interval includes 0"),
-    ("none", False, True, "not established: McNemar p ≥ 0.05"),
-    ("none", False, False, "no significant difference"),
-])
-def test_a_seed_verdict_names_a_better_model_only_when_test_and_interval_agree(decision, significant, excludes_zero,
-                                                                              verdict):
-    assert text.seed_verdict(decision, significant, excludes_zero, "CNN", "MLP") == verdict
-
-
-def test_pair_verdicts_over_seeds():
-    assert text.pair_verdict(0, 0, 0, "CNN", "MLP") == "not paired (different test sets)"
-    assert text.pair_verdict(3, 2, 0, "CNN", "MLP") == "CNN better (2 of 3 seeds)"
-    assert text.pair_verdict(3, 0, 2, "CNN", "MLP") == ("MLP better in most seeds, although CNN has the higher mean "
-                                                       "accuracy: ranked as tied (2 of 3 seeds)")
-    assert text.pair_verdict(1, 0, 0, "CNN", "MLP") == "no established difference"

@@ -446,3 +446,13 @@ def test_every_result_is_strict_json():
     assert results[1]["df"] is None and results[1]["p_value"] == 1.0
     for r in results:
         json.dumps(r, allow_nan=False)
+
+
+def test_macro_test_set_se_gives_precision_recall_and_f1_from_one_resampling():
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 3, 400)
+    pred = np.where(rng.random((3, 400)) < 0.7, labels, (labels + 1) % 3)
+    se = inf.macro_test_set_se(labels, pred, num_classes=3, n_resamples=500)
+    assert set(se) == {"precision", "recall", "f1"} and all(0 < v < 0.1 for v in se.values())
+    assert se["f1"] == inf.macro_f1_test_set_se(labels, pred, num_classes=3, n_resamples=500)
+    assert inf.macro_test_set_se(labels, pred[:1], num_classes=3) is None

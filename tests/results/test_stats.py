@@ -44,9 +44,9 @@ def _preds(seed=0, n=2000, acc=0.8):
 
 def test_macro_scores_match_sklearn_including_missing_classes():
     y, p = _preds()
-    p[p == 3] = 4  # class 3 never predicted: precision undefined -> 0
+    p[p == 3] = 4  # class 3 never predicted: precision undefined, skipped by the average (not counted as 0)
     ours = stats.macro_scores(y, p)
-    ref = precision_recall_fscore_support(y, p, labels=list(range(10)), average="macro", zero_division=0)
+    ref = precision_recall_fscore_support(y, p, labels=list(range(10)), average="macro", zero_division=np.nan)
     assert [float(ours[k]) for k in ("precision", "recall", "f1")] == pytest.approx(ref[:3])
     batched = stats.macro_scores(np.stack([y, y]), np.stack([p, y]))
     assert batched["f1"][1] == pytest.approx(1.0) and batched["f1"][0] == pytest.approx(ref[2])
@@ -97,13 +97,7 @@ def test_top_confusions_and_describe_seeds():
 def test_bootstrap_resamples_are_10000_where_the_run_is_small_enough():
     assert stats.N_RESAMPLES == 10_000
     assert stats.resamples_for(1000) == 10_000  # a smoke run
-    assert stats.resamples_for(10_000) == 2000  # the full test set: fewer, in whole thousands, stated
+    assert stats.resamples_for(2_500) == 4000  # larger test sets: fewer, in whole thousands, stated
+    assert stats.resamples_for(10_000) == 1000  # the full test set
     assert stats.resamples_for(10**9) == 1000
 
-
-def test_macro_scores_skip_undefined_classes_as_scikit_learn_with_zero_division_nan():
-    y = np.array([0, 1, 2, 2, 1])
-    p = np.array([0, 1, 1, 1, 1])  # class 2 never predicted: its precision is undefined, not 0
-    m = stats.macro_scores(y, p, num_classes=3)
-    ref = precision_recall_fscore_support(y, p, labels=[0, 1, 2], average="macro", zero_division=np.nan)
-    assert (float(m["precision"]), float(m["recall"]), float(m["f1"])) == pytest.approx(ref[:3])
