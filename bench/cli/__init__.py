@@ -383,7 +383,8 @@ def export_group():
 @export_group.command(name="tensorboard")
 @click.argument("run_dir", type=NonEmptyPath(path_type=Path))
 @click.option("--logdir", type=NonEmptyPath(file_okay=False, path_type=Path), required=True,
-              help="TensorBoard log directory; each seed goes to <logdir>/<model>/seed-<n>.")
+              help="TensorBoard log directory; each run directory goes to <logdir>/<name>-<identity>/, each seed to "
+                   "<model>/seed-<n> in it; other runs' exports are left alone.")
 def export_tensorboard_cmd(run_dir, logdir):
     """Write RUN_DIR's histories, test metrics, hyperparameters and confusion matrices as TensorBoard events."""
     from bench.export.tensorboard import export_tensorboard

@@ -29,7 +29,7 @@ from bench.export.base import run_identity
 from bench.rundir import layout as art
 from bench.rundir.checks import flatten
 from bench.rundir.rundir import load_artifacts
-from conftest import assert_one_line_error, tree_digest
+from conftest import assert_one_line_error, set_recorded_status, tree_digest
 
 pytestmark = pytest.mark.slow  # every test exports the trained tiny_run
 
@@ -85,7 +85,9 @@ def run_dir(tiny_run, tmp_path_factory) -> Path:
     metrics.pop("test")
     art.write_json(diverged / art.METRICS, metrics)
     (diverged / art.PREDICTIONS).unlink()
+    set_recorded_status(root, "mlp", 1, "diverged")
     (root / "cnn" / "seed-1" / art.METRICS).unlink()
+    set_recorded_status(root, "cnn", 1, "interrupted")
     for name, data in REPORT_FILES.items():
         (root / name).write_bytes(data)
     (root / "notes.txt").write_text("not a report file\n")
