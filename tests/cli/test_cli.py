@@ -30,6 +30,7 @@ def test_models_lists_every_model_with_protocol(runner):
     assert "0.1x10, 0.01x10, 0.001x10, 0.0001x10" in result.output
 
 
+@pytest.mark.slow
 def test_data_prints_counts_and_saves_grid(runner, cifar_root, tmp_path):
     result = runner.invoke(cli, ["data", "--data-dir", str(cifar_root), "--no-verify", "--artifacts", str(tmp_path)])
     assert result.exit_code == 0, result.output

@@ -96,6 +96,7 @@ def test_local_options_resolve_device_and_precision():
     assert default.out == Path("artifacts/smoke") and resolve_options(default)[1] == ExecutorOptions()
 
 
+@pytest.mark.slow
 def test_the_training_commands_import_no_report_or_cluster_library():
     """`bench train/speed/verify` run where WeasyPrint, Babel, pypdf, Ray and MLflow are absent (gpu_check.sh)."""
     import subprocess

@@ -60,6 +60,7 @@ def test_channel_stats_and_splits(tiny_splits):
     assert np.allclose(tiny_splits.std, x.std(axis=(0, 1, 2)))
 
 
+@pytest.mark.slow
 def test_make_splits_limits_and_stats(cifar_root):
     d = data.load_cifar10(cifar_root, download=False, verify=False)
     s = pipelines.make_splits(d, limits=(2000, 500, 1000))

@@ -1,3 +1,4 @@
+import pytest
 """bench.data.samples: the sample grid, drawn without bench.render (the runner writes it)."""
 
 import subprocess
@@ -21,6 +22,7 @@ def test_the_grid_is_a_png_with_fixed_bytes():
     assert sample_grid_png(*_tiny(), per_class=4) == a
 
 
+@pytest.mark.slow
 def test_the_grid_does_not_depend_on_what_was_imported_before():
     # The report's figures set a global matplotlib style; the grid must come out the same with or without it.
     code = ("import sys, hashlib, numpy as np\n"

@@ -65,6 +65,7 @@ def _features_state():
     return {f"features.{k}": v for k, v in torchvision.models.vgg16().features.state_dict().items()}
 
 
+@pytest.mark.slow
 def test_load_vgg16_weights(tmp_path):
     state = _features_state()
     path = tmp_path / "w.pth"
@@ -86,6 +87,7 @@ def test_load_vgg16_weights(tmp_path):
     ("int_dtype", r"holds torch\.int64 values in features\.0\.weight; expected floating-point"),
     ("bool_dtype", r"holds torch\.bool values in features\.2\.bias"),
 ])
+@pytest.mark.slow
 def test_bad_vgg16_weights(tmp_path, case, message):
     path = tmp_path / "w.pth"
     state = _features_state()
@@ -121,6 +123,7 @@ def test_bad_vgg16_weights(tmp_path, case, message):
     assert str(path) in info.value.message and "\n" not in info.value.message
 
 
+@pytest.mark.slow
 def test_bad_vgg16_weights_refused_through_resolve(tmp_path, monkeypatch):
     # The path `bench train` takes ($BENCH_VGG16_WEIGHTS): refused before any model is built.
     state = _features_state()

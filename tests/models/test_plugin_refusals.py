@@ -86,9 +86,9 @@ def test_models_that_would_fail_while_training_are_refused_up_front(tmp_path, bo
 def test_the_probe_leaves_the_model_and_random_draws_as_they_were(tmp_path):
     import torch
 
-    path = _file(tmp_path, f'@register_model("tiny", title="T", description="d", convolutional=False)\n'
-                           f"def b():\n    return nn.Sequential(nn.Flatten(), nn.Linear(3072, 10), "
-                           f"nn.BatchNorm1d(10), nn.Dropout(0.5))\n")
+    path = _file(tmp_path, '@register_model("tiny", title="T", description="d", convolutional=False)\n'
+                           "def b():\n    return nn.Sequential(nn.Flatten(), nn.Linear(3072, 10), "
+                           "nn.BatchNorm1d(10), nn.Dropout(0.5))\n")
     from bench.models.plugins import load_models_from
 
     load_models_from(str(path))

@@ -70,6 +70,7 @@ def test_describe_gives_the_structure_as_data():
     assert bn["batchnorm"] and bn["dropout"] == 0.5 and bn["conv_channels"] == cnn["conv_channels"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("frozen,image_size,pretrained", [(3, 32, False), (0, 64, True), (5, 32, True)])
 def test_the_transfer_models_structure(frozen, image_size, pretrained):
     state = {k: torch.zeros_like(v) for k, v in torchvision.models.vgg16().features.state_dict().items()} \

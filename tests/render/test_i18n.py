@@ -152,6 +152,7 @@ def _visible_text(html: str) -> str:
     return " ".join(w for w in text.split() if not re.search(r"[A-Za-z]", w))
 
 
+@pytest.mark.slow
 def test_persian_report_is_right_to_left_in_persian_digits(persian):
     html = persian["fa"]
     assert re.search(r'<html lang="fa" dir="rtl">', html)
@@ -176,6 +177,7 @@ def test_persian_report_is_right_to_left_in_persian_digits(persian):
     assert "counter(page, persian)" in html
 
 
+@pytest.mark.slow
 def test_latin_digits_on_request(persian):
     html = persian["latin"]
     visible = _visible_text(html)
@@ -203,6 +205,7 @@ def _numbers(obj):
     return None if isinstance(obj, str) else obj
 
 
+@pytest.mark.slow
 def test_summary_json_has_the_same_numbers_in_every_language_and_the_words_of_its_report(persian):
     """The words are made once, at render time, in the report's language; the numbers never change."""
     summary = persian["summary"]

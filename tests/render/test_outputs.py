@@ -81,6 +81,7 @@ def test_a_bug_of_bench_is_not_reported_as_a_damaged_artifact(tmp_path, monkeypa
     assert list(tmp_path.glob("r.*")) == []
 
 
+@pytest.mark.slow
 def test_the_report_renders_from_memory_with_a_transfer_model_found_by_its_structure(tmp_path):
     from memory_run import TRANSFER
 

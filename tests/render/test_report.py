@@ -233,6 +233,7 @@ def runs_with_accuracies(accuracies: dict[str, list[float]], n: int = 5_000) -> 
     return runs
 
 
+@pytest.mark.slow
 def test_a_model_ranks_below_another_only_where_the_adjusted_tests_say_so(monkeypatch):
     # Seeds spread by SD 0.003; A - B = B - C = 0.6 points (t about 2.4, p about 0.07: not established) and
     # A - C = 1.2 points (p about 0.008, Holm x3 about 0.025: established). C is below A, but not below B, so no
@@ -356,6 +357,7 @@ def full_run(tmp_path_factory):
     return {"arts": arts, "summary": summary, "html": html, "text": text_of(html)}
 
 
+@pytest.mark.slow
 def test_full_protocol_run_states_its_own_sizes_and_epochs_and_has_no_banner(full_run):
     text, summary = full_run["text"], full_run["summary"]
     assert summary["departures"] == [] and summary["like_for_like"] is True
@@ -376,6 +378,7 @@ def test_full_protocol_run_states_its_own_sizes_and_epochs_and_has_no_banner(ful
     assert "bench 0.1.0 (no git commit recorded)" in text and "SHA-256 " + "ab" * 32 in text
 
 
+@pytest.mark.slow
 def test_departures_are_listed_in_a_banner_and_the_reference_is_not_like_for_like(tmp_path):
     arts = fake_run(tmp_path, models=("mlp", "vgg16"), epochs=5, image_size=64, pretrained=False,
                     pipeline="torchvision")
@@ -531,6 +534,7 @@ def test_report_date_comes_from_the_manifest(tmp_path):
     assert facts.run_record(arts, [])["date"] is None
 
 
+@pytest.mark.slow
 def test_older_records_render_without_their_missing_fields(tmp_path):
     arts = fake_run(tmp_path, models=("mlp", "vgg16"))
     arts.manifest = {"artifact_format": 2, "versions": {"bench": "0.1.0", "cuda": None}}
