@@ -149,3 +149,19 @@ def set_recorded_status(run: Path, model: str, seed: int, status: str) -> None:
     if status != "complete":
         entry["test_accuracy"] = None
     art.write_json(path, manifest)
+
+
+def installed(*names: str) -> bool:
+    """Whether the optional packages `names` can be imported (False where a test hid one on purpose)."""
+    import importlib.util
+
+    try:
+        return all(importlib.util.find_spec(n) is not None for n in names)
+    except ValueError:  # sys.modules[name] is None: hidden on purpose
+        return False
+
+
+# Skip marks for the optional extras, not pytest.importorskip in a body: they act before (module) fixtures train.
+needs_tensorboard = pytest.mark.skipif(not installed("tensorboard"), reason='needs pip install ".[tensorboard]"')
+needs_mlflow = pytest.mark.skipif(not installed("mlflow", "sqlalchemy", "alembic"),
+                                  reason='needs pip install ".[mlflow]"')

@@ -52,28 +52,11 @@ def room(module: str) -> str | None:
     return parts[1] if len(parts) > 1 else None
 
 
-def imports(path: Path, known: set[str]) -> set[str]:
-    """bench modules imported anywhere in the file (module level or inside functions)."""
+def imports(path: Path, known: set[str], *, module_level: bool = False) -> set[str]:
+    """bench modules imported in the file: anywhere (module level or inside functions), or at module level only."""
     tree = ast.parse(path.read_text(), filename=str(path))
     found = set()
-    for node in ast.walk(tree):
-        names = []
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
-        for name in names:
-            while name and name not in known:
-                name = name.rpartition(".")[0]
-            if name.startswith("bench.") or name == "bench":
-                found.add(name)
-    return found
-
-
-def module_level_imports(path: Path, known: set[str]) -> set[str]:
-    tree = ast.parse(path.read_text(), filename=str(path))
-    found = set()
-    for node in tree.body:
+    for node in (tree.body if module_level else ast.walk(tree)):
         names = []
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
@@ -110,7 +93,7 @@ def test_imports_only_go_down(module):
 
 
 def test_no_import_cycle():
-    graph = {m: module_level_imports(p, KNOWN) - {m} for m, p in MODULES.items()}
+    graph = {m: imports(p, KNOWN, module_level=True) - {m} for m, p in MODULES.items()}
     # A package's __init__ is imported on the way to its modules; that is not a cycle of ours.
     for m in graph:
         graph[m] = {t for t in graph[m] if not m.startswith(t + ".")}

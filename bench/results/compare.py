@@ -28,7 +28,7 @@ import numpy as np
 from bench import __version__
 from bench.errors import BenchError
 from bench.results import inference, stats
-from bench.results.paired import ALPHA, CONFIDENCE, interval, t_interval
+from bench.results.paired import ALPHA, CONFIDENCE, checkpoints, interval, t_interval
 from bench.results.study import degenerate_seeds
 from bench.rundir.checks import flatten
 from bench.rundir.rundir import Artifacts, load_artifacts
@@ -106,21 +106,15 @@ def paired_seed(y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, *, num_cl
                 seed: int | None = None) -> dict:
     """One seed's two trained networks on one test set, B - A: mid-p McNemar with its Tango score interval, and
     the macro-F1 difference with a paired bootstrap interval. A statement about these checkpoints only."""
-    ca, cb = pred_a == y, pred_b == y
-    t = inference.mcnemar_midp(cb, ca, alpha=ALPHA)
-    f1_ci = stats.paired_difference_intervals(y, pred_b, pred_a, num_classes=num_classes)["f1"]
-    f1_a = float(stats.macro_scores(y, pred_a, num_classes=num_classes)["f1"])
-    f1_b = float(stats.macro_scores(y, pred_b, num_classes=num_classes)["f1"])
-    significant = t["p_value"] < ALPHA
-    excludes = t["low"] > 0 or t["high"] < 0
-    decision = ("b" if t["diff"] > 0 else "a") if significant and excludes else "none"
-    return {"seed": seed, "n": t["n"], "accuracy_a": float(ca.mean()), "accuracy_b": float(cb.mean()),
-            "macro_f1_a": f1_a, "macro_f1_b": f1_b, "acc_diff": t["diff"],
-            "acc_diff_ci": interval(t["low"], t["high"], "mcnemar_midp_tango_score"),
-            "f1_diff": f1_b - f1_a, "f1_diff_ci": interval(*f1_ci, "paired_bootstrap"),
+    c = checkpoints(y, pred_b, pred_a, num_classes=num_classes)
+    t = c["test"]
+    return {"seed": seed, "n": t["n"], "accuracy_a": c["accuracy_second"], "accuracy_b": c["accuracy_first"],
+            "macro_f1_a": c["f1_second"], "macro_f1_b": c["f1_first"], "acc_diff": t["diff"],
+            "acc_diff_ci": c["acc_diff_ci"], "f1_diff": c["f1_diff"], "f1_diff_ci": c["f1_diff_ci"],
             "mcnemar": {"a_only": t["n01"], "b_only": t["n10"], "p_value": t["p_value"],
                         "exact_p_value": t["exact_p_value"], "test": "mcnemar_midp_tango_score"},
-            "significant": significant, "decision": decision, "unit": "checkpoint"}
+            "significant": c["significant"], "decision": {"first": "b", "second": "a"}.get(c["favours"], "none"),
+            "unit": "checkpoint"}
 
 
 def overall(rows: list[dict], labels: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, *, seeds_a: list[int],

@@ -30,7 +30,7 @@ from bench.protocol import REFERENCE
 from bench.results import inference, stats
 from bench.results.departures import run_departures
 from bench.results.metrics import confusion, per_class_table, summary_metrics
-from bench.results.paired import ALPHA, CONFIDENCE, interval
+from bench.results.paired import ALPHA, CONFIDENCE, checkpoints, interval
 
 MACRO = ("macro_precision", "macro_recall", "macro_f1")
 
@@ -159,21 +159,14 @@ def model_entry(runs: list, classes: list[str], title: str, reference: dict | No
 def checkpoint_row(seed: int, y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, num_classes: int) -> dict:
     """Seed `seed`'s two trained networks on this test set (a minus b): mid-p McNemar, its Tango score interval,
     and the macro-F1 difference with a paired bootstrap interval. About these checkpoints, not the models."""
-    ca, cb = pred_a == y, pred_b == y
-    t = inference.mcnemar_midp(ca, cb, alpha=ALPHA)
-    f1 = stats.paired_difference_intervals(y, pred_a, pred_b, num_classes=num_classes)["f1"]
-    f1_a = float(stats.macro_scores(y, pred_a, num_classes=num_classes)["f1"])
-    f1_b = float(stats.macro_scores(y, pred_b, num_classes=num_classes)["f1"])
-    significant = t["p_value"] < ALPHA
-    excludes = t["low"] > 0 or t["high"] < 0
-    side = "a" if t["diff"] > 0 else "b"
+    c = checkpoints(y, pred_a, pred_b, num_classes=num_classes)
+    t = c["test"]
     return {"seed": seed, "a_only": t["n10"], "b_only": t["n01"], "p_value": t["p_value"],
-            "exact_p_value": t["exact_p_value"], "acc_diff": t["diff"],
-            "acc_diff_ci": interval(t["low"], t["high"], "mcnemar_midp_tango_score"),
-            "f1_diff": f1_a - f1_b, "f1_diff_ci": interval(*f1, "paired_bootstrap"), "significant": significant,
+            "exact_p_value": t["exact_p_value"], "acc_diff": t["diff"], "acc_diff_ci": c["acc_diff_ci"],
+            "f1_diff": c["f1_diff"], "f1_diff_ci": c["f1_diff_ci"], "significant": c["significant"],
             # "a"/"b": these two networks differ on this test set, in that one's favour; never a model verdict.
-            "decision": side if significant and excludes else "none", "unit": "checkpoint",
-            "test_and_interval_agree": significant == excludes}
+            "decision": {"first": "a", "second": "b"}.get(c["favours"], "none"), "unit": "checkpoint",
+            "test_and_interval_agree": c["significant"] == c["excludes_zero"]}
 
 
 def pair(a: str, b: str, runs_a: dict, runs_b: dict, titles: dict, configuration: dict, num_classes: int) -> dict:

@@ -14,7 +14,6 @@ is exported beside it into the same logdir and experiment.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import shutil
@@ -29,7 +28,7 @@ from bench.export.base import run_identity
 from bench.rundir import layout as art
 from bench.rundir.checks import flatten
 from bench.rundir.rundir import load_artifacts
-from conftest import assert_one_line_error, set_recorded_status, tree_digest
+from conftest import assert_one_line_error, needs_mlflow, needs_tensorboard, set_recorded_status, tree_digest
 
 pytestmark = pytest.mark.slow  # every test exports the trained tiny_run
 
@@ -39,17 +38,6 @@ TEST_KEYS = {"accuracy": "test/accuracy", "loss": "test/loss", "macro_precision"
              "macro_recall": "test/macro_recall", "macro_f1": "test/macro_f1"}
 
 
-def installed(*names: str) -> bool:
-    try:
-        return all(importlib.util.find_spec(n) is not None for n in names)
-    except ValueError:  # sys.modules[name] is None: hidden on purpose
-        return False
-
-
-# Skip marks, not pytest.importorskip in the body: they act before the (module) fixtures train anything.
-needs_tensorboard = pytest.mark.skipif(not installed("tensorboard"), reason='needs pip install ".[tensorboard]"')
-needs_mlflow = pytest.mark.skipif(not installed("mlflow", "sqlalchemy", "alembic"),
-                                  reason='needs pip install ".[mlflow]"')
 REPORT_FILES = {"report.pdf": b"%PDF-1.7 not really\n", "report.html": b"<html>report</html>\n",
                 "report.summary.json": b"{\"models\": []}\n"}
 

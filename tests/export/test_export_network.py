@@ -3,7 +3,6 @@ trained tiny_run, and the default limit is waited out once, about 30 s)."""
 
 from __future__ import annotations
 
-import importlib.util
 import socket
 import time
 
@@ -11,11 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from bench.cli import cli
-from conftest import assert_one_line_error
+from conftest import assert_one_line_error, needs_mlflow
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not all(importlib.util.find_spec(n) for n in ("mlflow", "sqlalchemy", "alembic")),
-                                 reason='needs pip install ".[mlflow]"')]
+pytestmark = [pytest.mark.slow, needs_mlflow]
 
 
 def closed_port() -> int:

@@ -4,7 +4,6 @@ any tracker is touched."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import sys
@@ -22,19 +21,9 @@ from bench.export.mlflow import (DEFAULT_TIMEOUT, NetworkLimits, check_tracking_
                                  probe_database)
 from bench.export.tensorboard import MARKER, held_records
 from bench.rundir.rundir import Artifacts, SeedRun
-from conftest import CLASSES, assert_one_line_error
+from conftest import CLASSES, assert_one_line_error, needs_mlflow, needs_tensorboard
 
 
-def installed(*names: str) -> bool:
-    try:
-        return all(importlib.util.find_spec(n) is not None for n in names)
-    except ValueError:  # sys.modules[name] is None: hidden on purpose
-        return False
-
-
-needs_tensorboard = pytest.mark.skipif(not installed("tensorboard"), reason='needs pip install ".[tensorboard]"')
-needs_mlflow = pytest.mark.skipif(not installed("mlflow", "sqlalchemy", "alembic"),
-                                  reason='needs pip install ".[mlflow]"')
 A, B = "a" * 16, "b" * 16   # two run directories' identities
 
 
