@@ -160,7 +160,10 @@ def build_context(artifacts: Artifacts, summary: dict, *, title: str | None, aut
                             class_names, test_images) for i, name in enumerate(artifacts.models())]
     done = [summary["models"][m["name"]] for m in models if "confusion" in summary["models"][m["name"]]]
     f1_table = {e["title"]: {class_names[c]: e["per_class"][c]["f1-score"]["mean"] for c in classes} for e in done}
-    reliability = {e["title"]: e["calibration"] for e in done}
+    # The curves pool every healthy seed's predictions; the ECE in each legend is the model's figure the text states
+    # (the mean of the per-seed ECEs), so the figure and the sentences never disagree.
+    reliability = {e["title"]: {**e["calibration"], "ece": e["calibration_over_seeds"]["mean"]}
+                   if e.get("calibration_over_seeds") else e["calibration"] for e in done}
     run = facts.run_record(artifacts, models)
     augmented = [m["title"] for m in models if m["spec"].get("augment", True)]
     plain = [m["title"] for m in models if not m["spec"].get("augment", True)]
