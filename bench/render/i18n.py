@@ -262,7 +262,7 @@ def font_files() -> list[Path]:
 # The pages' messages: the Python modules that write their sentences, and their templates.
 
 PYTHON_SOURCES = ("render/i18n.py", "render/text.py", "render/facts.py", "render/transfer.py", "render/report.py",
-                  "render/compare.py", "render/plots.py", "render/verdicts.py")
+                  "render/compare.py", "render/plots.py", "render/verdicts.py", "render/outputs.py")
 TEMPLATE_GLOB = ("report.html.j2", "_*.html.j2", "compare.html.j2")
 # How the templates are read for extraction: as bench.render.outputs' Jinja environment reads them.
 JINJA_OPTIONS = {"extensions": "jinja2.ext.i18n", "trimmed": "true", "newstyle_gettext": "true",

@@ -27,6 +27,7 @@ import markupsafe
 from bench.errors import BenchError
 from bench.evidence import ARCHIVAL_OPTIONS, EvidenceFile, attachment_args, embedded_set, evidence_files
 from bench.render import i18n, text
+from bench.render.i18n import _
 from bench.render.assets import TEMPLATES_DIR
 from bench.rundir import layout
 
@@ -133,10 +134,64 @@ def stylesheet(lang: i18n.Language, names: tuple[str, ...] = ("style.css",)) -> 
     return markupsafe.Markup(css)
 
 
+class Numbering:
+    """Figure and table numbers in document order, and references to them from anywhere on the page.
+
+    In a template: `{{ label("figure", key) }}` opens a caption ("Figure 3." in the page's language) and gives
+    `key` the next number of its kind; `{{ ref("figure", key) }}` ("Figure 3") names it in a sentence, before or
+    after the caption. A page is rendered twice (render_page): the first pass numbers the captions in the
+    order they appear, the second prints every reference with the final number. A key labelled twice, or a
+    reference to a caption the page never shows, is a bug of bench and raises.
+    """
+
+    KINDS = ("figure", "table")
+
+    def __init__(self, language: i18n.Language, known: dict | None = None):
+        self.language = language
+        self.known = known  # None on the first pass; the first pass's numbers on the second
+        self.numbers: dict[tuple[str, str], int] = {}
+        self.used = False
+
+    def _kind(self, kind: str) -> str:
+        if kind not in self.KINDS:
+            raise ValueError(f"unknown caption kind {kind!r}; legal values: {', '.join(self.KINDS)}")
+        self.used = True
+        return kind
+
+    def label(self, kind: str, key: str) -> str:
+        if (self._kind(kind), key) in self.numbers:
+            raise ValueError(f"{kind} {key!r} is labelled twice on one page")
+        self.numbers[(kind, key)] = sum(1 for k, _ in self.numbers if k == kind) + 1
+        number = self.language.integer(self.numbers[(kind, key)])
+        with i18n.activated(self.language):
+            return (_("Figure %(number)s.") if kind == "figure" else _("Table %(number)s.")) % {
+                "number": number}
+
+    def ref(self, kind: str, key: str) -> str:
+        self._kind(kind)
+        if self.known is None:
+            return "?"  # first pass: the caption may come later
+        if (kind, key) not in self.known:
+            raise KeyError(f"the page refers to {kind} {key!r} but shows no such caption")
+        number = self.language.integer(self.known[(kind, key)])
+        with i18n.activated(self.language):
+            return (_("Figure %(number)s") if kind == "figure" else _("Table %(number)s")) % {
+                "number": number}
+
+
 def render_page(template: str, language: i18n.Language, /, **context) -> str:
-    """A template rendered in `language`."""
+    """A template rendered in `language`, with its figures and tables numbered (Numbering)."""
     with i18n.activated(language):
-        return environment(language).get_template(template).render(**context)
+        page = environment(language).get_template(template)
+        first = Numbering(language)
+        html = page.render(**context, label=first.label, ref=first.ref)
+        if not first.used:
+            return html
+        second = Numbering(language, known=first.numbers)
+        html = page.render(**context, label=second.label, ref=second.ref)
+        if second.numbers != first.numbers:
+            raise RuntimeError("figure and table numbers changed between the two passes of one page")
+        return html
 
 
 def layout_pdf(html: str):
