@@ -12,6 +12,19 @@ import pytest
 from bench.data.cifar10 import BASE_FOLDER
 from bench.data.pipelines import Splits, channel_stats
 
+@pytest.fixture(autouse=True, scope="session")
+def private_report_cache(tmp_path_factory):
+    """Reports rendered by tests cache into a folder of this session (bench.render.cache), never the user's
+    ~/.cache/bench; tests that must compute everything set BENCH_CACHE=off themselves."""
+    previous = os.environ.get("BENCH_CACHE_DIR")
+    os.environ["BENCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("bench-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("BENCH_CACHE_DIR", None)
+    else:
+        os.environ["BENCH_CACHE_DIR"] = previous
+
+
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 

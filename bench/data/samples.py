@@ -56,3 +56,38 @@ def sample_grid_png(images: np.ndarray, labels: np.ndarray, classes: list[str], 
         fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", pad_inches=0.02, metadata=PNG_META)
         plt.close(fig)
     return buf.getvalue()
+
+
+def grid_without_labels(png: bytes) -> bytes | None:
+    """samples.png with its class-name column cut off (PNG, same resolution), or None where the picture is not
+    such a grid.
+
+    samples.png is a training artifact (embedded as evidence, digests recorded), so the report never redraws or
+    rewrites it; its baked-in names are English and on the left. The report prints this crop beside names it sets
+    itself, in its own language and on the reading side (report_templates/_setup.html.j2), rows spread evenly as
+    sample_grid_png spaces them. Re-plotting from the pixels would need the grid's geometry, which bbox_inches=
+    "tight" does not keep; the cut needs only this: photographs fill nearly every pixel of their columns, text
+    never half of a column, so the first column that is over half non-white lies in the first column of images.
+    """
+    from PIL import Image
+
+    try:
+        image = Image.open(io.BytesIO(png)).convert("RGB")
+    except (OSError, ValueError):
+        return None
+    pixels = np.asarray(image)
+    inked = (pixels < 245).any(axis=2).mean(axis=0)  # per column: the share of pixels that are not white
+    columns = np.flatnonzero(inked > 0.5)
+    if not len(columns) or columns[0] == 0:
+        return None
+    # A first image with a pale background may start left of that column: walk back to the white gap that the
+    # label's padding leaves between the names and the images.
+    start = int(columns[0])
+    while start > 0 and inked[start - 1] > 0:
+        start -= 1
+    if start == 0:
+        return None
+    buf = io.BytesIO()
+    dpi = image.info.get("dpi", (DPI, DPI))
+    image.crop((start, 0, image.width, image.height)).save(buf, format="PNG", dpi=dpi)
+    return buf.getvalue()

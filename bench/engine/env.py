@@ -6,6 +6,7 @@ them with the recorded ones to say where bitwise equality cannot be expected.
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -67,6 +68,80 @@ def device_name(device: str) -> str:
     if device == "cuda":
         return torch.cuda.get_device_name()
     return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+# The machine counts as shared when, at the start or the end of training, other processes kept more than this share
+# of its logical cores busy (bench.engine.env.shared_machine); the report prints the rule beside its answer.
+SHARED_LOAD_SHARE = 0.5
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo's "model name" on Linux), else what `platform` knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                key, _sep, value = line.partition(":")
+                if key.strip() in ("model name", "Hardware", "Processor") and value.strip():
+                    return " ".join(value.split())
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def total_memory() -> int | None:
+    """The machine's physical memory in bytes (None where the OS does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def load_average() -> float | None:
+    """The 1-minute load average (runnable processes), None where the OS has none (Windows)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
+def machine(device: str) -> dict:
+    """What the machine is, as structured fields (the report words them in its own language): CPU model, logical
+    cores, cores this process may use, torch's threads, memory, OS, and on CUDA the GPU's name and memory. Plus the
+    load average at the start of training (`load_start`; the runner adds `load_end`), from which shared_machine
+    tells whether other work competed for the cores. Standard library and torch only: it runs on GPU machines."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        usable = os.cpu_count()
+    out = {"cpu": cpu_model(), "architecture": platform.machine() or None, "logical_cores": os.cpu_count(),
+           "usable_cores": usable, "torch_threads": torch.get_num_threads(), "memory_bytes": total_memory(),
+           "os": platform.system() or None, "os_release": platform.release() or None,
+           "load_start": load_average(), "load_end": None}
+    if device == "cuda":
+        props = torch.cuda.get_device_properties(torch.cuda.current_device())
+        out["gpu"] = {"name": props.name, "memory_bytes": int(props.total_memory),
+                      "count": torch.cuda.device_count()}
+    return out
+
+
+def shared_machine(record: dict | None) -> bool | None:
+    """Whether other processes competed for the machine during training, by the recorded load averages.
+
+    The 1-minute load average counts runnable processes. At the start, before training, this run adds little to it,
+    so the whole of it is other work; at the end, this run's own torch threads are part of it and are subtracted.
+    Shared when either figure exceeds SHARED_LOAD_SHARE of the cores this run could use. None when not recorded.
+    """
+    if not isinstance(record, dict):
+        return None
+    cores = record.get("usable_cores") or record.get("logical_cores")
+    others = []
+    if isinstance(record.get("load_start"), (int, float)):
+        others.append(record["load_start"])
+    if isinstance(record.get("load_end"), (int, float)):
+        others.append(record["load_end"] - (record.get("torch_threads") or 0))
+    if not others or not isinstance(cores, int) or cores < 1:
+        return None
+    return max(others) > SHARED_LOAD_SHARE * cores
 
 
 def git_commit() -> str | None:

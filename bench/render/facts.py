@@ -7,17 +7,27 @@ print values only. Words and numbers are bench.render.text's, in the active lang
 
 from __future__ import annotations
 
+import base64
+import io
 import shlex
+import statistics
 
+from bench.data.samples import grid_without_labels
+from bench.engine.env import SHARED_LOAD_SHARE, shared_machine
 from bench.protocol import study_kwargs
 from bench.render.i18n import _, current, ngettext, pgettext
 from bench.render.text import (OPTIMIZER_NAMES, capitalised, count, iso_date, iso_time, join, method_text, num,
-                               recorded_text, split_name, status_name, time_text, titles)
+                               percent, phases_text, recorded_text, split_name, status_name, time_text, titles)
 from bench.render.transfer import backbone, head_chain
 from bench.rundir.rundir import Artifacts
 
 NO_WEIGHTS = "none (random initialisation, --no-pretrained)"  # the weights source of --no-pretrained (bench/models)
 ADAM_DEFAULT_LR = 1e-3    # torch.optim.Adam's default learning rate
+# A seed's training time is flagged as a warm-up outlier (the first job paying one-off costs: caches, allocator,
+# kernel selection) when it exceeds this many times the median of the model's other seeds, of which there must be
+# at least two: it is shown beside the mean, not averaged into it.
+WARMUP_FACTOR = 1.5
+GIB = 2 ** 30
 
 
 def data_facts(artifacts: Artifacts) -> dict:
@@ -56,7 +66,22 @@ def data_facts(artifacts: Artifacts) -> dict:
         "checksums": checksums,
         "normalisation": ds.get("normalisation"),
         "counts": ds.get("counts") or {},
+        "grid": sample_grid(artifacts.samples_png, len(ds["classes"])),
     }
+
+
+def sample_grid(png: bytes | None, rows: int) -> dict | None:
+    """samples.png without its baked-in English names (bench.data.samples.grid_without_labels), for the setup to
+    print beside the class names in the report's language: a data: URI and the printed height of one row (mm)."""
+    crop = grid_without_labels(png) if png else None
+    if crop is None or rows < 1:
+        return None
+    from PIL import Image
+
+    with Image.open(io.BytesIO(crop)) as image:
+        height_mm = image.height / image.info.get("dpi", (200, 200))[1] * 25.4
+    # The report's figures are data: URIs (bench.render.report.figure_uri, which this lower module cannot import).
+    return {"uri": "data:image/png;base64," + base64.b64encode(crop).decode(), "row_mm": height_mm / rows}
 
 
 def augmentation_text(data: dict) -> str:
@@ -116,7 +141,8 @@ def description(name: str, cfg: dict, weights: dict | None) -> str:
 
 
 def protocol_rows(name: str, cfg: dict, data: dict, weights: dict | None, departures: list[dict]) -> list[dict]:
-    """The model's protocol table, every value from its config.json."""
+    """The model's protocol, every value from its config.json: rows {key, label, lines} that protocol_tables
+    splits into what every model shares and what differs. (`departures`: kept for the caller; page 1 lists them.)"""
     lang = current()
     compute = cfg.get("compute", {})
     spec = compute["spec"]
@@ -126,46 +152,45 @@ def protocol_rows(name: str, cfg: dict, data: dict, weights: dict | None, depart
         opt = (_("%(optimizer)s with momentum %(momentum)s") % {"optimizer": opt,
                                                                "momentum": num(spec.get("momentum", 0.0))}
                if spec.get("momentum") else _("%(optimizer)s without momentum") % {"optimizer": opt})
-    rows = [{"label": _("optimizer"), "lines": [opt]},
-            {"label": _("learning-rate phases"),
+    # Each row has a key, so that protocol_tables can tell what all models share from what differs.
+    rows = [{"key": "optimizer", "label": _("optimizer"), "lines": [opt]},
+            {"key": "phases", "label": _("learning-rate phases"),
              "lines": [ngettext("%(lr)s for %(n)s epoch", "%(lr)s for %(n)s epochs", p["epochs"]) % {
                  "lr": num(p["lr"]), "n": count(p["epochs"])} for p in spec["phases"]]}]
     if spec.get("backbone_lr_scale", 1) != 1:
-        rows.append({"label": _("tuned conv layers"),
+        rows.append({"key": "backbone_lr_scale", "label": _("tuned conv layers"),
                      "lines": [_("learning rate × %(factor)s") % {"factor": num(spec["backbone_lr_scale"])}]})
-    rows += [{"label": _("epochs"), "lines": [lang.integer(sum(p["epochs"] for p in spec["phases"]))]},
-             {"label": _("weight decay"), "lines": [num(spec.get("weight_decay", 0.0))]},
-             {"label": _("batch size"),
+    rows += [{"key": "epochs", "label": _("epochs"), "lines": [lang.integer(sum(p["epochs"] for p in spec["phases"]))]},
+             {"key": "weight_decay", "label": _("weight decay"), "lines": [num(spec.get("weight_decay", 0.0))]},
+             {"key": "batch_size", "label": _("batch size"),
               "lines": [lang.integer(spec["batch_size"])] if "batch_size" in spec else [_("not recorded")]},
-             {"label": _("augmentation"),
-              "lines": [augmentation_text(data) if spec.get("augment", True) else _("none")]}]
+             {"key": "augment", "label": _("augmentation"),
+              "lines": [_("%(augmentation)s; validation and test images are not augmented") % {
+                  "augmentation": augmentation_text(data)} if spec.get("augment", True) else _("none")]}]
     if data["train"] is not None:
-        rows.append({"label": _("data"), "lines": [
+        rows.append({"key": "data", "label": _("data"), "lines": [
             _("%(train)s training, %(val)s validation, %(test)s test images") % {
                 "train": count(data["train"]), "val": count(data["val"]), "test": count(data["test"])}]})
     size = kwargs.get("image_size")
     if size and data["image_size"] and size != data["image_size"]:
-        rows.append({"label": _("input size"), "lines": [_("%(image)s upsampled to %(size)s") % {
+        rows.append({"key": "input_size", "label": _("input size"), "lines": [_("%(image)s upsampled to %(size)s") % {
             "image": data["image"], "size": lang.digits_only(f"{size}×{size}")}]})
     elif data["image"]:
-        rows.append({"label": _("input size"), "lines": [data["image"]]})
+        rows.append({"key": "input_size", "label": _("input size"), "lines": [data["image"]]})
     net = backbone(cfg)
     if net is not None and net["frozen_blocks"] is not None:
         blocks = net["blocks"]
         fb = lang.integer(net["frozen_blocks"])
-        rows.append({"label": _("frozen blocks"), "lines": [
+        rows.append({"key": "frozen_blocks", "label": _("frozen blocks"), "lines": [
             _("%(n)s of %(blocks)s") % {"n": fb, "blocks": lang.integer(blocks)} if blocks else fb]})
     if weights:
-        rows.append({"label": _("pretrained weights"), "lines": [weights["source"]] + (
-            [lang.ltr(f"SHA-256 {weights['sha256']}")] if weights.get("sha256") else [])})
+        # The source only: the setup's weights row carries the SHA-256, once.
+        rows.append({"key": "weights", "label": _("pretrained weights"), "lines": [weights["source"]]})
     pipeline = compute.get("pipeline")
-    rows.append({"label": _("input pipeline"), "lines": [lang.isolate(pipeline) if pipeline else _("not recorded")]})
-    rows.append({"label": _("loss"), "lines": [_("cross-entropy")]})
-    if departures:
-        rows.append({"label": _("departures from the study's protocol"), "lines": [d["sentence"] for d in departures]})
-    elif spec.get("note"):
-        # The spec's note describes the full protocol against the original study: true only when nothing departs.
-        rows.append({"label": _("departure from the original study"), "lines": [recorded_text(spec["note"])]})
+    rows.append({"key": "pipeline", "label": _("input pipeline"),
+                 "lines": [lang.isolate(pipeline) if pipeline else _("not recorded")]})
+    rows.append({"key": "loss", "label": _("loss"), "lines": [_("cross-entropy")]})
+    # Departures are listed once, on page 1 (the banner); the spec's note goes to protocol_tables' notes.
     return rows
 
 
@@ -210,7 +235,18 @@ def run_record(artifacts: Artifacts, models: list[dict]) -> dict:
                if channels_last else None,
                lang.ltr(f"torch.compile {compile_mode}")]
     profile = (first.get("profile") or manifest.get("profile") or {}).get("name")
+    wall_scale, wall_unit, wall_digits = time_unit(walls)
+    train_scale, train_unit, train_digits = time_unit([r["train_seconds"] for r in rows
+                                                       if r["train_seconds"] is not None])
+    for r in rows:
+        r["wall_text"] = lang.format(r["wall_seconds"] / wall_scale, f".{wall_digits}f") \
+            if r["wall_seconds"] is not None else "–"
+        r["train_text"] = lang.format(r["train_seconds"] / train_scale, f".{train_digits}f") \
+            if r["train_seconds"] is not None else "–"
     return {
+        "machine": machine_facts(manifest), "times": times_table(entries, models),
+        "row_units": {"wall": wall_unit, "train": train_unit},
+        "protocol": protocol_tables(models, (manifest.get("protocol") or {}).get("specs") or {}),
         "date": iso_date(finished), "started": time_text(iso_time(started)),
         "finished": time_text(iso_time(finished)),
         "span_seconds": manifest.get("train_wall_seconds"),
@@ -278,3 +314,140 @@ def optimiser_facts(models: list[dict]) -> dict:
             "adam_decay": any(r["has_decay"] for r in adam)}
 
 
+
+
+# ----------------------------------------------------------------------------- the machine, the times, the protocol
+
+
+def machine_facts(manifest: dict) -> dict:
+    """The machine the run trained on (manifest "machine", bench.engine.env.machine), worded from its fields in the
+    active language; a run directory older than the record shows its one-line device string, as recorded."""
+    lang = current()
+    rec = manifest.get("machine") if isinstance(manifest.get("machine"), dict) else None
+    not_recorded = _("not recorded")
+    if rec is None:
+        old = manifest.get("device_name") or manifest.get("device")
+        return {"recorded": False, "device": lang.ltr(old) if old else not_recorded, "cpu": None,
+                "os": not_recorded, "memory": not_recorded, "shared": None, "shared_text": not_recorded}
+
+    def gib(n):
+        return _("%(n)s GiB") % {"n": lang.format(n / GIB, ".1f")} if isinstance(n, (int, float)) else not_recorded
+
+    cores, usable, threads = rec.get("logical_cores"), rec.get("usable_cores"), rec.get("torch_threads")
+    parts = []
+    if isinstance(cores, int):
+        parts.append(ngettext("%(usable)s of %(n)s logical core", "%(usable)s of %(n)s logical cores", cores) % {
+            "usable": lang.integer(usable), "n": lang.integer(cores)} if isinstance(usable, int) and usable != cores
+            else ngettext("%(n)s logical core", "%(n)s logical cores", cores) % {"n": lang.integer(cores)})
+    if isinstance(threads, int):
+        parts.append(ngettext("%(n)s torch thread", "%(n)s torch threads", threads) % {"n": lang.integer(threads)})
+    cpu = lang.ltr(rec.get("cpu") or rec.get("architecture") or "?")
+    cpu_text = _("%(cpu)s (%(details)s)") % {"cpu": cpu, "details": pgettext("list separator", ", ").join(parts)} \
+        if parts else cpu
+    gpu = rec.get("gpu") if isinstance(rec.get("gpu"), dict) else None
+    device = (_("%(gpu)s, %(memory)s") % {"gpu": lang.ltr(gpu.get("name") or "?"),
+                                          "memory": gib(gpu.get("memory_bytes"))}) if gpu else cpu_text
+    system = " ".join(str(rec[k]) for k in ("os", "os_release") if rec.get(k))
+    shared = shared_machine(rec)
+    loads = [lang.format(rec[k], ".2f") for k in ("load_start", "load_end") if isinstance(rec.get(k), (int, float))]
+    answer = pgettext("shared machine", "not recorded") if shared is None else \
+        pgettext("shared machine", "yes") if shared else pgettext("shared machine", "no")
+    if shared is not None and len(loads) == 2:
+        answer = _("%(answer)s (load average %(start)s at the start, %(end)s at the end)") % {
+            "answer": answer, "start": loads[0], "end": loads[1]}
+    elif shared is not None and loads:
+        answer = _("%(answer)s (load average %(start)s at the start)") % {"answer": answer, "start": loads[0]}
+    return {"recorded": True, "device": device, "cpu": cpu_text if gpu else None,
+            "os": lang.ltr(system) if system else not_recorded, "memory": gib(rec.get("memory_bytes")),
+            "shared": shared, "shared_text": answer,
+            "shared_rule": _("Shared machine: other processes kept more than %(share)s of the cores busy at the start "
+                             "or the end of training (the 1-minute load average; at the end less this run's own "
+                             "threads).") % {"share": percent(lang.format(100 * SHARED_LOAD_SHARE, ".0f"))}}
+
+
+def time_unit(values: list[float]) -> tuple[float, str, int]:
+    """One unit for a column of durations, chosen by its largest value: (seconds per unit, name, decimals)."""
+    top = max(values, default=0.0)
+    if top < 120:
+        return 1.0, pgettext("time unit", "s"), 1
+    if top < 7200:
+        return 60.0, pgettext("time unit", "min"), 1
+    return 3600.0, pgettext("time unit", "h"), 2
+
+
+def warmup_outliers(times: dict[int, float]) -> set[int]:
+    """The seeds whose time exceeds WARMUP_FACTOR times the median of the model's other seeds (two or more)."""
+    out = set()
+    for seed, t in times.items():
+        others = [v for k, v in times.items() if k != seed]
+        if len(others) >= 2 and t > WARMUP_FACTOR * statistics.median(others):
+            out.add(seed)
+    return out
+
+
+def times_table(entries: dict, models: list[dict]) -> dict:
+    """Training time per model over its finished seeds, in one unit for the whole column: mean ± SD (over two or
+    more seeds) and min–max, warm-up outliers (warmup_outliers) shown apart and left out of both."""
+    lang = current()
+    first = min((e["started_at"] for e in entries.values() if e.get("started_at")), default=None)
+    per_model = {}
+    for key, e in entries.items():
+        model, _sep, seed = key.partition("/seed-")
+        if e.get("status") == "complete" and isinstance(e.get("train_seconds"), (int, float)) and seed.isdigit():
+            per_model.setdefault(model, {})[int(seed)] = float(e["train_seconds"])
+    scale, unit, digits = time_unit([t for times in per_model.values() for t in times.values()])
+
+    def f(v):
+        return lang.format(v / scale, f".{digits}f")
+
+    rows = []
+    for m in models:
+        times = per_model.get(m["name"])
+        if not times:
+            continue
+        slow = warmup_outliers(times)
+        kept = [t for s, t in sorted(times.items()) if s not in slow]
+        mean = f(statistics.fmean(kept))
+        rows.append({"title": m["title"], "n": len(times),
+                     "mean": _("%(mean)s ± %(sd)s") % {"mean": mean, "sd": f(statistics.stdev(kept))}
+                     if len(kept) > 1 else mean,
+                     "range": _("%(low)s–%(high)s") % {"low": f(min(kept)), "high": f(max(kept))}
+                     if len(kept) > 1 else "–",
+                     "outliers": [{"seed": s, "value": f(times[s]),
+                                   "first": entries[f"{m['name']}/seed-{s}"].get("started_at") == first}
+                                  for s in sorted(slow)]})
+    return {"rows": rows, "unit": unit, "factor": lang.plain(WARMUP_FACTOR)}
+
+
+def protocol_tables(models: list[dict], specs: dict) -> dict:
+    """One table of what every model's protocol shares, one of only what differs (a column per model), and the
+    notes where the full protocol (manifest "protocol", else the run's spec) differs from the reference study."""
+    keys, labels, cells = [], {}, {}
+    for m in models:
+        for row in m["protocol_rows"]:
+            if row["key"] not in labels:
+                keys.append(row["key"])
+                labels[row["key"]] = row["label"]
+            cells.setdefault(row["key"], {})[m["name"]] = row["lines"]
+    shared, differ = [], []
+    for k in keys:
+        values = [cells[k].get(m["name"]) for m in models]
+        if len(models) > 1 and any(v != values[0] for v in values):
+            differ.append({"label": labels[k], "cells": [v or ["–"] for v in values]})
+        else:
+            shared.append({"label": labels[k], "lines": values[0]})
+    notes = []
+    for m in models:
+        full = specs.get(m["name"]) or m["spec"]
+        note = full.get("note") or m["spec"].get("note")
+        if not note:
+            continue
+        lang = current()
+        opt = lang.isolate(OPTIMIZER_NAMES.get(full["optimizer"], full["optimizer"]))
+        text = _("%(optimizer)s, epochs at each learning rate: %(phases)s") % {
+            "optimizer": opt, "phases": phases_text(full["phases"])}
+        if full.get("backbone_lr_scale", 1) != 1:
+            text = _("%(protocol)s; tuned conv layers at %(factor)s× the rate") % {
+                "protocol": text, "factor": num(full["backbone_lr_scale"])}
+        notes.append({"title": m["title"], "full": text, "note": capitalised(recorded_text(note))})
+    return {"shared": shared, "differ": differ, "titles": [m["title"] for m in models], "notes": notes}

@@ -13,9 +13,14 @@ digits and symbols from CLDR (Babel): Persian digits ۰-۹, the Persian decimal 
 thousands separator ٬ by default, or Latin digits with `digits="latin"`.
 
 Right-to-left languages: anything inserted into a sentence that is not a word of that language
-(a model name, a signed number, an identifier) is wrapped in Unicode directional isolates
-(LRI/RLI ... PDI), which WeasyPrint (Pango/FriBidi), browsers and matplotlib all honour, so a
-Latin name next to a number never reorders the sentence around it. In English they are not added.
+(a model name, a signed number, an identifier) is one directional isolate. As text (a sentence
+built in Python, the summary JSON, matplotlib, the terminal, HTML attributes) it is wrapped in
+Unicode isolates (LRI/RLI ... PDI), which Pango/FriBidi, browsers and matplotlib all honour; in
+the HTML the same text is markup: `<bdi dir="ltr" class="ltr">…</bdi>` (isolate_html, the `__html__`
+of what `isolate`/`ltr` return, and `markup()` for a whole sentence), so that the
+page says what is left to right and CSS can keep it on one line (style-rtl.css: `bdi.nb` never
+breaks). A translator marks a Latin phrase of a msgstr ("bench %(version)s") with LRI ... PDI around
+it (Message: <bdi>s in a template where the message has placeholders, Unicode isolates otherwise). In English nothing is added, and negative numbers take the minus sign U+2212.
 
 The active language is a context variable: `with activated(Language("fa")):` makes `_`,
 `ngettext` and `pgettext` of this module (used by every module of bench.render) translate.
@@ -28,6 +33,7 @@ import contextvars
 import functools
 import gettext as _gettext
 import io
+import re
 import unicodedata
 from decimal import Decimal
 from pathlib import Path
@@ -50,7 +56,13 @@ COUNTER_STYLES = {"latn": "decimal", "arabext": "persian", "arab": "arabic-indic
                   "beng": "bengali"}
 
 LRI, RLI, FSI, PDI = "\u2066", "\u2067", "\u2068", "\u2069"
+LRM = "\u200e"
+MINUS = "\u2212"
 BIDI_CONTROLS = "\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+# An isolate this short (a name, a version, a signed number, an architecture chain) never breaks across
+# lines; longer ones (commands, paths, hash lists) break where the text allows.
+NOBREAK_CHARS = 40
+_OPENERS = {LRI: "ltr", RLI: "rtl", FSI: None}
 
 
 def languages() -> tuple[str, ...]:
@@ -92,6 +104,82 @@ def strong_direction(text: str) -> str | None:
 def strip_bidi(text: str) -> str:
     """The text without directional marks and isolates (what a reader sees)."""
     return text.translate({ord(c): None for c in BIDI_CONTROLS})
+
+
+def _bdi(direction: str | None, inner: str, plain: str) -> str:
+    """The opening of a <bdi> for an isolate whose reader-visible text is `plain`."""
+    attrs = f' dir="{direction}"' if direction else ""
+    if direction == "ltr":
+        attrs += ' class="ltr nb"' if len(strip_bidi(plain)) <= NOBREAK_CHARS else ' class="ltr"'
+    return f"<bdi{attrs}>{inner}</bdi>"
+
+
+def controls_to_markup(html: str) -> str:
+    """HTML (already escaped) whose Unicode isolates (LRI/RLI/FSI ... PDI, nested or not) become <bdi>
+    elements; an unmatched control is dropped, so the markup stays balanced."""
+    if not any(c in html for c in (LRI, RLI, FSI, PDI)):
+        return html
+    out: list[list[str]] = [[]]
+    dirs: list[str | None] = []
+    for piece in re.split(f"([{LRI}{RLI}{FSI}{PDI}])", html):
+        if piece in _OPENERS:
+            dirs.append(_OPENERS[piece])
+            out.append([])
+        elif piece == PDI:
+            if dirs:
+                inner = "".join(out.pop())
+                out[-1].append(_bdi(dirs.pop(), inner, re.sub(r"<[^>]*>", "", inner)))
+        else:
+            out[-1].append(piece)
+    while dirs:  # an isolate left open: its text stays, without an element
+        dirs.pop()
+        inner = "".join(out.pop())
+        out[-1].append(inner)
+    return "".join(out[0])
+
+
+def markup(value) -> "markupsafe.Markup":
+    """A value as HTML: plain text escaped, markup kept, and every Unicode isolate in it as a <bdi>
+    element (what a template prints; also the Jinja environment's `finalize`)."""
+    import markupsafe
+
+    if value is None:
+        return markupsafe.Markup("")
+    if hasattr(value, "__html__"):
+        html = value.__html__()
+    else:
+        html = str(markupsafe.escape(value))
+    return markupsafe.Markup(controls_to_markup(str(html)))
+
+
+class Isolated(str):
+    """Plain text holding Unicode isolates (a name, a signed number, a sentence built in Python): used
+    as text it is the string itself; printed by a Jinja template it is escaped, its isolates <bdi>s."""
+
+    __slots__ = ()
+
+    def __html__(self):
+        import markupsafe
+
+        return markupsafe.Markup(controls_to_markup(str(markupsafe.escape(str(self)))))
+
+
+class Message(str):
+    """A catalogue's translation holding translator-marked isolates (LRI ... PDI): text for Python, trusted
+    markup for a template (as Jinja's i18n extension treats it).
+
+    In a template, a message with placeholders has its isolates as <bdi> elements: the values bench inserts
+    are <bdi>s themselves, and a Unicode isolate left around an element would be split between two of the
+    PDF engine's text boxes and isolate nothing ("bench 0.1.0" printed "0.1.0 bench"). A message without
+    placeholders (a title, a model's name) keeps Unicode isolates, since it may be printed inside an
+    attribute (<meta content>, alt=), where an element would break the page."""
+
+    __slots__ = ()
+
+    def __html__(self):
+        import markupsafe
+
+        return markupsafe.Markup(controls_to_markup(str(self)) if "%(" in self else str(self))
 
 
 class Language:
@@ -139,27 +227,32 @@ class Language:
 
     # ------------------------------------------------------------------ messages
 
+    def _message(self, text: str) -> str:
+        return Message(text) if self.rtl and (LRI in text or RLI in text or FSI in text) else text
+
     def gettext(self, message: str) -> str:
-        return self.translations.gettext(message)
+        return self._message(self.translations.gettext(message))
 
     def ngettext(self, singular: str, plural: str, n: int) -> str:
-        return self.translations.ngettext(singular, plural, n)
+        return self._message(self.translations.ngettext(singular, plural, n))
 
     def pgettext(self, context: str, message: str) -> str:
-        return self.translations.pgettext(context, message)
+        return self._message(self.translations.pgettext(context, message))
 
     def npgettext(self, context: str, singular: str, plural: str, n: int) -> str:
-        return self.translations.npgettext(context, singular, plural, n)
+        return self._message(self.translations.npgettext(context, singular, plural, n))
 
     # ------------------------------------------------------------------ numbers
 
     def number(self, text: str) -> str:
-        """A number Python formatted (digits, '.', ',', sign) in this language's digits and symbols."""
+        """A number Python formatted (digits, '.', ',', sign) in this language's digits and symbols;
+        a negative number takes the minus sign U+2212 (CLDR's, in English too), not the hyphen."""
         if self.english:
-            return text
+            return MINUS + text[1:] if text.startswith("-") else text
         out = text.translate(self._table)
         if self.rtl and out.startswith(self._signs):
-            out = LRI + out + PDI  # the sign stays on the number's left, and the number stays whole
+            # The sign stays on the number's left, and the number stays whole (an LTR isolate).
+            out = Isolated(LRI + out + PDI)
         return out
 
     def format(self, value, spec: str = "") -> str:
@@ -188,16 +281,32 @@ class Language:
     # ------------------------------------------------------------------ direction
 
     def isolate(self, text) -> str:
-        """`text` as one directional unit inside a sentence: a name, an identifier, a signed number."""
+        """`text` as one directional unit inside a sentence: a name, an identifier, a signed number.
+        Plain text with Unicode isolates (for Python sentences, matplotlib, JSON, attributes: see
+        isolate_text); printed by a template, a <bdi> element (Isolated.__html__)."""
         text = "" if text is None else str(text)
         if not self.rtl or not text:
             return text
-        return (RLI if strong_direction(text) == "rtl" else LRI) + text + PDI
+        return Isolated((RLI if strong_direction(text) == "rtl" else LRI) + text + PDI)
 
     def ltr(self, text) -> str:
         """Code, paths, hashes, commands and versions: always left to right, inside an isolate."""
         text = "" if text is None else str(text)
-        return LRI + text + PDI if self.rtl and text else text
+        return Isolated(LRI + text + PDI) if self.rtl and text else text
+
+    def isolate_text(self, text) -> str:
+        """isolate() as a plain str (HTML attributes, <title>, matplotlib): no markup ever."""
+        return str(self.isolate(text))
+
+    def ltr_text(self, text) -> str:
+        return str(self.ltr(text))
+
+    def isolate_html(self, text):
+        """isolate() as markup: `<bdi dir="ltr" class="ltr nb">3072-256-128-10</bdi>`, content escaped."""
+        return markup(self.isolate(text))
+
+    def ltr_html(self, text):
+        return markup(self.ltr(text))
 
     def join(self, items, last: str | None = None) -> str:
         """'a, b and c' in this language (`last`: the translated conjunction, default 'and')."""

@@ -9,7 +9,15 @@ opened, whatever fonts that machine has. Photographs (the gallery of mistakes) a
 
 Each chart has a `*_figure` function that returns the matplotlib figure (what the tests
 inspect) and a `*_svg` function that returns its bytes. The bytes depend only on the data:
-fixed ids (`svg.hashsalt`) and no date, so the same artifacts give the same report.
+fixed ids (`svg.hashsalt`) and no date, so the same artifacts give the same report; inside a
+report's render (bench.render.cache.figures) they come from the cache when they were drawn before.
+
+Right-to-left languages, one convention for every figure of several panels (learning curves,
+confusion matrices, the gallery of mistakes): panels follow the page's reading order, the first
+on the right, and row labels (class names) stand on the right, where the reader starts; inside
+a panel the axes keep their orientation (values grow rightward and upward, numbers read left to
+right), as Persian ML texts draw them; stacked panels keep their order; legends run right to
+left. Accuracy, confidence and shares are in % on the axes, as in the text.
 """
 
 from __future__ import annotations
@@ -24,8 +32,11 @@ import numpy as np  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib import ticker  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
-from bench.render.i18n import _, current, font_files  # noqa: E402
+from bench.render.cache import figure as cached_figure  # noqa: E402
+from bench.render.i18n import _, activated, current, font_files, ngettext  # noqa: E402
+from bench.render.text import percent  # noqa: E402
 
 DPI = 200  # PNG resolution; report_templates/style.css prints PNGs at this resolution (image-resolution)
 TEXT_WIDTH_IN = 6.95  # the report's text block is 178 mm (7.01 in); keep a hair of room
@@ -128,6 +139,33 @@ def _local_ticks(*axes) -> None:
                 axis.set_major_formatter(_LocalDigits(axis.get_major_formatter(), lang))
 
 
+def _reading_order(panels: list) -> list:
+    """Panels placed left to right, returned in the order they are read: the module's convention for
+    right-to-left languages (the first panel on the right)."""
+    return list(panels)[::-1] if current().rtl else list(panels)
+
+
+class _Percent(_LocalDigits):
+    """Ticks in % ('20%', '۲۰٪'): the axis' own numbers (as many decimals as its spacing needs), in the
+    language's digits, with its percent sign."""
+
+    def __init__(self):
+        super().__init__(ticker.ScalarFormatter(useOffset=False), current())
+
+    def _local(self, text: str) -> str:
+        with activated(self.lang):
+            return percent(super()._local(text), space=False) if text else text
+
+    def get_offset(self):
+        return ""
+
+
+def _count_ticks(lang) -> ticker.Formatter:
+    """Powers of ten on a log axis as plain counts ('1', '10', '1,000'), in the language's digits."""
+    return ticker.FuncFormatter(lambda x, pos=None: lang.format(round(x), ",")
+                                if x >= 1 and np.isclose(np.log10(x), round(np.log10(x))) else "")
+
+
 def _svg(fig) -> bytes:
     buf = io.BytesIO()
     with plt.rc_context(_style()):
@@ -151,10 +189,10 @@ def _fitted_legend(fig, handles, labels, *, ncol: int, **kwargs):
     if current().rtl:
         handles, labels = list(handles)[::-1], list(labels)[::-1]
         kwargs.setdefault("markerfirst", False)
+    renderer = fig.canvas.get_renderer()  # a legend's width needs its text measured, not the figure drawn
     for n in range(max(ncol, 1), 0, -1):
         legend = fig.legend(handles, labels, ncol=n, **kwargs)
-        fig.canvas.draw()
-        if n == 1 or legend.get_window_extent().width <= fig.bbox.width:
+        if n == 1 or legend.get_window_extent(renderer).width <= fig.bbox.width:
             return legend
         legend.remove()
 
@@ -211,6 +249,7 @@ def _mistakes(images, captions, cols, col_w, img, row_h, width, height):
     return fig
 
 
+@cached_figure
 def mistakes_png(images: np.ndarray, captions: list[str]) -> bytes:
     """The gallery of confident mistakes as PNG (photographs stay raster)."""
     fig = mistakes_figure(images, captions)
@@ -221,18 +260,26 @@ def mistakes_png(images: np.ndarray, captions: list[str]) -> bytes:
 # ----------------------------------------------------------------------------- charts
 
 
-def learning_curves_figure(histories: list[list[dict]], *, phase_starts: list[int], title: str | None = None):
-    """Loss and accuracy per epoch, train and validation; mean and min-max band over seeds.
+def learning_curves_figure(histories: list[list[dict]], *, phase_starts: list[int], title: str | None = None,
+                           augmented: bool = True):
+    """Loss and accuracy (in %) per epoch, training and validation; mean and min-max band over seeds.
 
-    `phase_starts` are the 1-based epochs where a new learning-rate phase begins (dashed lines).
+    The two are measured differently, and the legend says how: a training value is the mean over the epoch's
+    batches (augmented when `augmented`, dropout active) while the weights were still changing; a validation
+    value is measured once, after the epoch, on unaugmented images in evaluation mode. Validation above training
+    is therefore what one expects early in training, not a fault. `phase_starts` are the 1-based epochs where a
+    new learning-rate phase begins (dashed lines).
     """
     lang = current()
     with plt.rc_context(_style()):
-        fig, axes = plt.subplots(1, 2, figsize=(TEXT_WIDTH_IN, 2.45), layout="constrained")
+        fig, axes = plt.subplots(1, 2, figsize=(TEXT_WIDTH_IN, 2.6), layout="constrained")
+        loss_ax, acc_ax = _reading_order(axes)
         n_seeds = 0
-        for ax, metric, label in ((axes[0], "loss", _("cross-entropy loss")), (axes[1], "acc", _("accuracy"))):
+        for ax, metric, label in ((loss_ax, "loss", _("cross-entropy loss")), (acc_ax, "acc", _("accuracy"))):
+            scale = 100.0 if metric == "acc" else 1.0
             for split in ("train", "val"):
-                curves = [np.array([row[f"{split}_{metric}"] for row in h], dtype=float) for h in histories if h]
+                curves = [np.array([row[f"{split}_{metric}"] for row in h], dtype=float) * scale
+                          for h in histories if h]
                 if not curves:
                     continue
                 n = min(len(c) for c in curves)
@@ -248,14 +295,16 @@ def learning_curves_figure(histories: list[list[dict]], *, phase_starts: list[in
             ax.set_ylabel(label)
             ax.xaxis.get_major_locator().set_params(integer=True)
         _local_ticks(*axes)
-        if n_seeds > 1:
-            mean = {"n": lang.integer(n_seeds)}
-            train = _("train (mean of %(n)s seeds, band: min to max)") % mean
-            val = _("validation (mean of %(n)s seeds, band: min to max)") % mean
-        else:
-            train, val = _("train"), _("validation")
+        acc_ax.yaxis.set_major_formatter(_Percent())
+        train = (_("training: mean over the epoch's augmented batches") if augmented
+                 else _("training: mean over the epoch's batches"))
         handles = [Line2D([], [], color=PALETTE["train"], marker="o", markersize=2.5, label=train),
-                   Line2D([], [], color=PALETTE["val"], marker="o", markersize=2.5, label=val)]
+                   Line2D([], [], color=PALETTE["val"], marker="o", markersize=2.5,
+                          label=_("validation: measured after the epoch"))]
+        if n_seeds > 1:
+            band = ngettext("line: mean of %(n)s seed; band: lowest to highest",
+                            "line: mean of %(n)s seeds; band: lowest to highest", n_seeds)
+            handles.append(Patch(color="0.45", alpha=0.3, lw=0, label=band % {"n": lang.integer(n_seeds)}))
         if phase_starts:
             handles.append(Line2D([], [], color="0.45", ls="--", lw=0.8, label=_("learning-rate phase change")))
         _fitted_legend(fig, handles, [h.get_label() for h in handles], ncol=len(handles),
@@ -265,8 +314,10 @@ def learning_curves_figure(histories: list[list[dict]], *, phase_starts: list[in
     return fig
 
 
-def learning_curves_svg(histories: list[list[dict]], *, phase_starts: list[int], title: str | None = None) -> bytes:
-    return _svg(learning_curves_figure(histories, phase_starts=phase_starts, title=title))
+@cached_figure
+def learning_curves_svg(histories: list[list[dict]], *, phase_starts: list[int], title: str | None = None,
+                        augmented: bool = True) -> bytes:
+    return _svg(learning_curves_figure(histories, phase_starts=phase_starts, title=title, augmented=augmented))
 
 
 def _cell_pt(values: np.ndarray, fmt: str) -> float:
@@ -275,36 +326,54 @@ def _cell_pt(values: np.ndarray, fmt: str) -> float:
     return max(15.0, widest * 0.636 * MIN_FONT_PT + 3.5)
 
 
+def _heatmap(ax, data: np.ndarray, fmt: str, vmax: float | None, classes: list[str], lang) -> None:
+    """seaborn.heatmap's picture (cells, a number in each, dark text on light cells and white on dark ones,
+    seaborn's luminance rule), drawn with matplotlib directly: seaborn draws the whole figure once per heatmap to
+    check for overlapping tick labels, a third of a confusion figure's time, and the labels are set here anyway."""
+    from seaborn.utils import relative_luminance
+
+    mesh = ax.pcolormesh(data, cmap="Blues", vmin=0, vmax=vmax, linewidths=0)
+    ax.set(xlim=(0, data.shape[1]), ylim=(0, data.shape[0]))
+    ax.invert_yaxis()
+    sns.despine(ax=ax, left=True, bottom=True)
+    ax.set_xticks(np.arange(data.shape[1]) + 0.5, classes)
+    ax.set_yticks(np.arange(data.shape[0]) + 0.5, classes, va="center")
+    mesh.update_scalarmappable()
+    for (i, j), value, color in zip(np.ndindex(data.shape), data.flat, mesh.get_facecolors()):
+        ax.text(j + 0.5, i + 0.5, lang.number(format(value, fmt)), ha="center", va="center", fontsize=MIN_FONT_PT,
+                color=".15" if relative_luminance(color) > 0.408 else "w")
+
+
 def confusion_figure(cm: np.ndarray, classes: list[str], *, note: str | None = None):
     """Counts and row-normalised (recall per true class) heatmaps: side by side, or one above the
-    other when the counts are too wide for two matrices to fit the text width at 7 pt."""
+    other when the counts are too wide for two matrices to fit the text width at 7 pt. In a
+    right-to-left language the counts stand on the right with the class names on their right
+    (the module's convention for panels)."""
     cm = np.asarray(cm)
     rows = cm.sum(1, keepdims=True)
     pct = 100 * np.divide(cm, rows, out=np.zeros_like(cm, dtype=float), where=rows > 0)
     k = len(classes)
     cell = max(_cell_pt(cm, "d"), _cell_pt(np.round(pct), ".0f")) / 72  # inches
     mat = k * cell
-    left, gap, right, top, bottom = 0.85, 0.1, 0.02, 0.22, 0.8  # room for labels, in inches
-    side = left + 2 * mat + gap + right <= TEXT_WIDTH_IN
-    width = left + (2 * mat + gap if side else mat) + right
+    labels, gap, edge, top, bottom = 0.85, 0.1, 0.02, 0.22, 0.8  # room for labels, in inches
+    side = labels + 2 * mat + gap + edge <= TEXT_WIDTH_IN
+    width = labels + (2 * mat + gap if side else mat) + edge
     height = (top + mat + bottom) * (1 if side else 2)
     lang = current()
+    rtl = lang.rtl
     with plt.rc_context(_style()):
         fig = plt.figure(figsize=(width, height))
+        first_x = edge if rtl else labels  # the labels' margin is on the reader's side
         if side:
-            boxes = [(left, bottom), (left + mat + gap, bottom)]
+            boxes = _reading_order([(first_x, bottom), (first_x + mat + gap, bottom)])
         else:
-            boxes = [(left, bottom + top + mat + bottom), (left, bottom)]
+            boxes = [(first_x, bottom + top + mat + bottom), (first_x, bottom)]
         axes = [fig.add_axes((x / width, y / height, mat / width, mat / height)) for x, y in boxes]
         counts = _("counts (%(note)s)") % {"note": note} if note else _("counts")
+        shares = _("%(percent)s of each true class") % {"percent": percent("", space=False).strip()}
         for i, (ax, data, fmt, sub, vmax) in enumerate(zip(
-                axes, (cm, pct), ("d", ".0f"), (counts, _("%(percent)s of each true class") % {"percent": "%"}), (None, 100))):
-            sns.heatmap(data, annot=True, fmt=fmt, cmap="Blues", vmin=0, vmax=vmax, cbar=False, ax=ax,
-                        annot_kws={"size": MIN_FONT_PT}, xticklabels=classes, yticklabels=classes,
-                        linewidths=0)
-            if not lang.english:
-                for text in ax.texts:
-                    text.set_text(lang.number(text.get_text()))
+                axes, (cm, pct), ("d", ".0f"), (counts, shares), (None, 100))):
+            _heatmap(ax, data, fmt, vmax, classes, lang)
             ax.set_xlabel(_("predicted"))
             ax.tick_params(axis="x", labelrotation=90)
             ax.tick_params(axis="y", labelrotation=0)
@@ -315,9 +384,13 @@ def confusion_figure(cm: np.ndarray, classes: list[str], *, note: str | None = N
                 ax.set_ylabel("")
             else:
                 ax.set_ylabel(_("true"))
+                if rtl:
+                    ax.yaxis.tick_right()
+                    ax.yaxis.set_label_position("right")
     return fig
 
 
+@cached_figure
 def confusion_svg(cm: np.ndarray, classes: list[str], *, note: str | None = None) -> bytes:
     """`note` goes beside "counts" in that matrix's title, e.g. "seed 0" or "summed over 3 seeds"."""
     return _svg(confusion_figure(cm, classes, note=note))
@@ -342,30 +415,86 @@ def per_class_f1_figure(table: dict[str, dict[str, float]], classes: list[str]):
     return fig
 
 
+@cached_figure
 def per_class_f1_svg(table: dict[str, dict[str, float]], classes: list[str]) -> bytes:
     return _svg(per_class_f1_figure(table, classes))
 
 
-def reliability_figure(curves: dict[str, dict]):
-    """Reliability diagram: accuracy against mean confidence per bin, one line per model."""
+def _bin_counts(c: dict) -> np.ndarray | None:
+    """Predictions per confidence bin (NaN: empty) of a calibration record (`counts`: its occupied bins')."""
+    if c.get("counts") is None:
+        return None
+    n_bins = int(c.get("bins") or 15)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    which = np.clip(np.searchsorted(edges[1:-1], np.asarray(c["confidence"], dtype=float), side="left"), 0, n_bins - 1)
+    out = np.full(n_bins, np.nan)
+    out[which] = np.asarray(c["counts"], dtype=float)
+    return out
+
+
+def reliability_figure(curves: dict[str, dict], *, few: int | None = None):
+    """Reliability diagram: accuracy against mean confidence per bin (in %), one line per model, and under it
+    how many predictions each bin holds (log scale), so that a point resting on a handful of predictions reads
+    as such: bins with fewer than `few` (bench.results.learning.FEW_PER_BIN) are hollow points above and lie
+    under the dotted line below. Curves without `counts` get no histogram."""
+    from bench.results.learning import FEW_PER_BIN
+
+    few = FEW_PER_BIN if few is None else few
     lang = current()
+    binned = {name: _bin_counts(c) for name, c in curves.items()}
+    with_counts = any(b is not None for b in binned.values())
     with plt.rc_context(_style()):
-        fig, ax = plt.subplots(figsize=(2.9, 2.6 + 0.13 * (len(curves) + 1)), layout="constrained")
-        ax.plot([0, 1], [0, 1], color="0.6", ls="--", lw=0.8, label=_("perfect calibration"))
+        legend_h = 0.13 * (len(curves) + 2)
+        fig = plt.figure(figsize=(3.1, 2.75 + (0.95 if with_counts else 0) + legend_h), layout="constrained")
+        grid = fig.add_gridspec(2 if with_counts else 1, 1, height_ratios=[2.75, 0.95] if with_counts else [1])
+        ax = fig.add_subplot(grid[0])
+        hist = fig.add_subplot(grid[1]) if with_counts else None
+        ax.plot([0, 100], [0, 100], color="0.6", ls="--", lw=0.8, label=_("perfect calibration"))
         colors = sns.color_palette("colorblind", len(curves))
+        any_sparse = False
         for color, (name, c) in zip(colors, curves.items()):
-            ax.plot(c["confidence"], c["accuracy"], marker="o", markersize=2.5, color=color,
-                    label=_rtl_first(_("%(model)s (ECE %(ece)s)") % {"model": lang.isolate(name),
-                                                                     "ece": lang.format(c["ece"], ".3f")}))
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1)
-        ax.set_aspect("equal")
-        ax.set_xlabel(_("confidence (max softmax)"))
+            conf, acc = 100 * np.asarray(c["confidence"], float), 100 * np.asarray(c["accuracy"], float)
+            label = _rtl_first(_("%(model)s (ECE %(ece)s)") % {"model": lang.isolate(name),
+                                                               "ece": lang.format(c["ece"], ".3f")})
+            ax.plot(conf, acc, color=color, label=label)
+            counts = np.asarray(c["counts"], float) if c.get("counts") is not None else np.full(len(conf), np.inf)
+            sparse = counts < few
+            any_sparse |= bool(sparse.any())
+            ax.plot(conf[~sparse], acc[~sparse], ls="none", marker="o", markersize=2.8, color=color)
+            ax.plot(conf[sparse], acc[sparse], ls="none", marker="o", markersize=2.8, color=color,
+                    markerfacecolor="white", markeredgewidth=0.8)
+            if hist is not None and binned[name] is not None:
+                edges = np.linspace(0, 100, len(binned[name]) + 1)
+                hist.stairs(binned[name], edges, color=color, lw=1.0, baseline=None)
+        ax.set(xlim=(0, 100), ylim=(0, 100))
+        for a in (ax, hist) if hist else (ax,):
+            a.xaxis.set_major_formatter(_Percent())
+        ax.yaxis.set_major_formatter(_Percent())
         ax.set_ylabel(_("accuracy"))
-        _local_ticks(ax)
-        fig.legend(loc="outside lower center", ncol=1, handlelength=1.8, markerfirst=not lang.rtl)
+        handles, labels = ax.get_legend_handles_labels()
+        if any_sparse or with_counts:
+            handles.append(Line2D([], [], color="0.45", ls=":", lw=0.8, marker="o", markersize=2.8,
+                                  markerfacecolor="white", markeredgecolor="0.35"))
+            labels.append(ngettext("fewer than %(n)s prediction in the bin", "fewer than %(n)s predictions in the bin",
+                                   few) % {"n": lang.format(few, ",")})
+        if hist is not None:
+            hist.set(yscale="log", xlim=(0, 100))
+            hist.axhline(few, color="0.45", ls=":", lw=0.8)
+            top = max(float(np.nanmax(b)) for b in binned.values() if b is not None and np.isfinite(b).any())
+            hist.set_ylim(0.7, max(top, few) * 2.5)
+            hist.yaxis.set_major_locator(ticker.LogLocator(base=10, numticks=4))
+            hist.yaxis.set_minor_locator(ticker.NullLocator())
+            hist.yaxis.set_major_formatter(_count_ticks(lang))
+            hist.set_ylabel(_("predictions"))
+            hist.set_xlabel(_("confidence (max softmax)"))
+            ax.tick_params(labelbottom=False)
+        else:
+            ax.set_xlabel(_("confidence (max softmax)"))
+        _local_ticks(*(a for a in (ax, hist) if a is not None))
+        fig.legend(handles, labels, loc="outside lower center", ncol=1, handlelength=1.8, markerfirst=not lang.rtl)
     return fig
 
 
-def reliability_svg(curves: dict[str, dict]) -> bytes:
-    return _svg(reliability_figure(curves))
+@cached_figure
+def reliability_svg(curves: dict[str, dict], *, few: int | None = None) -> bytes:
+    return _svg(reliability_figure(curves, few=few))

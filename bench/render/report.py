@@ -19,12 +19,12 @@ import numpy as np
 from bench import ARTIFACT_FORMAT, __version__
 from bench.errors import BenchError
 from bench.protocol import REFERENCE
-from bench.render import facts, i18n, outputs, plots
+from bench.render import cache, facts, i18n, outputs, plots
 from bench.render.i18n import N_, _, current
 from bench.render.text import join, long_date, percent, recorded_text
 from bench.render.verdicts import worded_summary
 from bench.render.transfer import transfer_facts
-from bench.results import stats
+from bench.results import inference, learning, stats
 from bench.results.study import analyse
 from bench.rundir import layout
 from bench.rundir.rundir import Artifacts, SeedRun, load_artifacts
@@ -131,7 +131,8 @@ def model_context(name: str, number: int, runs: list[SeedRun], entry: dict, summ
          "description": facts.description(name, cfg, weights.get(name)),
          "weights": weights.get(name)}
     if histories:
-        m["curves"] = figure_uri(plots.learning_curves_svg(histories, phase_starts=phase_starts))
+        m["curves"] = figure_uri(plots.learning_curves_svg(histories, phase_starts=phase_starts,
+                                                           augmented=spec.get("augment", True)))
     if "confusion" in entry:
         cm = np.array(entry["confusion"]["counts"])
         seed = entry["confusion"]["seed"]
@@ -186,6 +187,7 @@ def build_context(artifacts: Artifacts, summary: dict, *, title: str | None, aut
         "reliability": figure_uri(plots.reliability_svg(reliability)) if reliability else None,
         "conf": percent(lang.plain(100 * stats.CONFIDENCE)),
         "gallery_note": gallery_note, "ece_bins": stats.ECE_BINS, "files": artifact_files(artifacts),
+        "few_per_bin": learning.FEW_PER_BIN, "min_seeds_interval": inference.MIN_SEEDS_INTERVAL,
         "reference": REFERENCE, "bench_version": __version__, "artifact_format": ARTIFACT_FORMAT,
     }
 
@@ -210,8 +212,9 @@ def render_report(artifacts_dir: Path, out: Path, *, title: str | None = None, a
     # Damaged artifacts are refused here, by the run directory's readers; anything that fails after
     # this point is a bug of bench, and propagates as one.
     artifacts = load_artifacts(artifacts_dir)
-    with i18n.activated(language):
-        context = build_context(artifacts, analyse(artifacts), title=title, author=author,
+    # The analysis (the same in every language) and the charts come from the cache when this run was rendered before.
+    with i18n.activated(language), cache.figures():
+        context = build_context(artifacts, cache.analysis(artifacts, analyse), title=title, author=author,
                                 affiliation=affiliation, data_dir=data_dir)
         # The evidence the PDF embeds and the appendix lists (bench.render.outputs; False: --no-evidence).
         context["evidence"] = outputs.report_evidence(artifacts.root, out, context["summary"], embed=evidence)

@@ -1,4 +1,4 @@
-"""Words, in the active language (bench.render.i18n): every formatter, and the sentences the study's numbers need.
+"""Words, in the active language (bench.render.i18n): every formatter, and the sentences the run's numbers need.
 
 The numbers come from bench.results (plain data); this module writes them as the reader sees them:
 numbers, percentages, intervals, p-values, durations and dates in the language's digits, and the
@@ -85,6 +85,7 @@ def interval_text(low: str, high: str) -> str:
 
 
 def signed(value: float, digits: int = 1) -> str:
+    """'+1.2' or '−1.2': the minus sign is the language's (U+2212 in English), by i18n.Language.number."""
     return current().format(value, f"+.{digits}f")
 
 
@@ -182,13 +183,26 @@ def time_text(text: str | None) -> str | None:
 
 
 def long_date(iso: str | None) -> str:
-    """The title's date: ISO in English, the language's long form (Gregorian) elsewhere: ۴ مارس ۲۰۲۵."""
+    """The title's date: ISO in English; elsewhere the language's long form (Babel, Gregorian), and in
+    Persian the Solar Hijri date first with the Gregorian beside it: ۱۱ آذر ۱۴۰۵ (۲ دسامبر ۲۰۲۶).
+    The Solar Hijri date is jdatetime's (the arithmetic Jalali calendar, exact for 1178-1633 SH)."""
     lang = current()
     if not iso or lang.english:
         return iso or ""
     from babel.dates import format_date
 
-    return lang.digits_only(format_date(dt.date.fromisoformat(iso), "long", locale=lang.code))
+    day = dt.date.fromisoformat(iso)
+    gregorian = lang.digits_only(format_date(day, "long", locale=lang.code))
+    if lang.code != "fa":
+        return gregorian
+    try:
+        import jdatetime
+    except ImportError:  # an environment installed before jdatetime became a dependency
+        return gregorian
+    solar = jdatetime.date.fromgregorian(date=day)
+    months = jdatetime.date.j_months_fa
+    solar_text = lang.digits_only(f"{solar.day} {months[solar.month - 1]} {solar.year}")
+    return f"{solar_text} ({gregorian})"
 
 
 def split_name(split: str) -> str:
@@ -227,7 +241,7 @@ def model_title(title: str) -> str:
 def method_text(key: str, resamples: int | None = None) -> str:
     """How an interval or test was computed, in the active language (`resamples`: the run's bootstrap count)."""
     lang = current()
-    return lang.gettext(METHOD_TEXTS[key]) % {"resamples": lang.integer(resamples or stats.N_RESAMPLES),
+    return lang.gettext(METHOD_TEXTS[key]) % {"resamples": count(resamples or stats.N_RESAMPLES),
                                                "seed": lang.integer(stats.BOOTSTRAP_SEED), "one": lang.integer(1)}
 
 
@@ -255,7 +269,7 @@ def departure_text(d: dict) -> str:
     lang = current()
     what, study, run = d["what"], d["study"], d["run"]
     if what == "profile":
-        return _("the %(profile)s profile, not the full study") % {"profile": lang.isolate(run)}
+        return _("the %(profile)s profile, not the full protocol") % {"profile": lang.isolate(run)}
     if what == "data_sizes":
         return _("%(train)s training / %(val)s validation / %(test)s test images instead of "
                  "%(study_train)s / %(study_val)s / %(study_test)s") % {
@@ -266,10 +280,10 @@ def departure_text(d: dict) -> str:
             "pipeline": lang.isolate(run), "default": lang.isolate(study)}
     if what == "phases":
         epochs = sum(p["epochs"] for p in run)
-        return ngettext("%(n)s epoch in learning-rate phases of %(phases)s instead of the study's %(study)s "
-                        "(%(study_phases)s)",
-                        "%(n)s epochs in learning-rate phases of %(phases)s instead of the study's %(study)s "
-                        "(%(study_phases)s)", epochs) % {
+        return ngettext("%(n)s epoch in learning-rate phases of %(phases)s instead of the full protocol's "
+                        "%(study)s (%(study_phases)s)",
+                        "%(n)s epochs in learning-rate phases of %(phases)s instead of the full protocol's "
+                        "%(study)s (%(study_phases)s)", epochs) % {
             "n": count(epochs), "phases": phases_text(run),
             "study": lang.integer(sum(p["epochs"] for p in study)), "study_phases": phases_text(study)}
     if what == "image_size":

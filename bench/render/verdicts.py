@@ -157,10 +157,8 @@ def calibration_sentence(title: str, c: dict) -> str:
         _("%(ece)s %(ci)s") % {"ece": lang.format(s["ece"], ".3f"),
                                "ci": interval_text(lang.format(s["low"], ".3f"), lang.format(s["high"], ".3f"))}
         for s in c["per_seed"])
-    return ngettext("%(model)s: ECE %(seeds)s (one seed, bootstrap interval over the test images)",
-                    "%(model)s: ECE per seed %(seeds)s (bootstrap intervals over the test images; no interval over "
-                    "seeds below %(min)s)", n) % {"model": lang.isolate(title), "seeds": seeds,
-                                                  "min": lang.integer(MIN_SEEDS_INTERVAL)}
+    # How these intervals were made is said once, in the sentence that introduces the list (_comparison.html.j2).
+    return _("%(model)s: ECE %(seeds)s") % {"model": lang.isolate(title), "seeds": seeds}
 
 
 def procedures(s: dict) -> list[dict]:
@@ -246,6 +244,172 @@ def worded_summary(summary: dict) -> dict:
         if h.get("second"):
             h["second_title"] = names[h["second"]]
             h["verdict"] = next(p for p in s["pairs"] if {p["a"], p["b"]} == {h["best"], h["second"]})
+    for m, e in s["models"].items():
+        if "learning" in e:
+            e["learning"]["sentence"] = learning_sentence(names[m], e["learning"])
+        if "direction" in e.get("calibration", {}):
+            e["calibration"]["direction"]["sentence"] = direction_sentence(names[m], e["calibration"]["direction"])
+    s["first_rank"] = first_rank_sentence(s.get("ranking", []), names, s["family"]["size"] > 0)
+    failed = [names[m] for m, e in s["models"].items() if e.get("learning", {}).get("did_not_learn")]
+    s["not_learned_calibration"] = not_learned_calibration(failed)
+    s["not_learned_note"] = not_learned_note(len(failed))
+    if s.get("illustrative"):
+        s["illustrative"]["sentence"] = illustrative_sentence(s["illustrative"])
+        s["illustrative"]["ranking"] = illustrative_ranking(s["illustrative"])
     s["departures"] = departure_items(s["departures"], names)
     s["departures_headline"] = departure_headline(s.pop("departure_facts"))
     return s
+
+
+# ----------------------------------------------------------------------------- page 1 and the comparison (issue 22)
+
+
+def span_text(low: int, high: int) -> str:
+    """'2–4' or '10': a range of counts in the language's digits."""
+    lang = current()
+    return lang.integer(low) if low == high else pgettext("range", "%(low)s–%(high)s") % {
+        "low": lang.integer(low), "high": lang.integer(high)}
+
+
+def illustrative_reasons(f: dict) -> str:
+    """What makes a run illustrative (bench.results.departures.illustrative), as a noun phrase."""
+    lang = current()
+    parts = []
+    if f["train_images"]:
+        parts.append(_("%(run)s of the full protocol's %(full)s training images") % {
+            "run": count(f["train_images"][0]), "full": count(f["train_images"][1])})
+    if f["epochs"]:
+        run, full = f["epochs"]["run"], f["epochs"]["full"]
+        parts.append(ngettext("%(run)s epoch per model instead of %(full)s", "%(run)s epochs per model instead of "
+                              "%(full)s", run[1]) % {"run": span_text(*run), "full": span_text(*full)})
+    details = pgettext("list separator", ", ").join(parts)
+    if f["profile"]:
+        profile = lang.isolate(f["profile"])
+        return (_("the %(profile)s profile (%(details)s)") % {"profile": profile, "details": details} if details
+                else _("the %(profile)s profile") % {"profile": profile})
+    return details
+
+
+def illustrative_sentence(f: dict) -> str:
+    """Page 1: why this run's numbers show the pipeline, not the models."""
+    return _("These numbers are illustrative: they show that the pipeline works, not how the models compare, "
+             "because the run uses %(reasons)s.") % {"reasons": illustrative_reasons(f)}
+
+
+def illustrative_ranking(f: dict) -> str:
+    """Beside every ranking of an illustrative run."""
+    return _("This ranking is illustrative only (page %(page)s): the run uses %(reasons)s, so it shows the "
+             "pipeline at work, not how the models compare.") % {"reasons": illustrative_reasons(f),
+                                                                 "page": current().integer(1)}
+
+
+def first_rank_sentence(ranking: list[dict], names: dict[str, str], tested: bool) -> str | None:
+    """Who ranks first, counting the models that share the rank; None for fewer than two ranked models."""
+    lang = current()
+    n = len(ranking)
+    if n < 2:
+        return None
+    top = [r["model"] for r in ranking if r["rank"] == 1]
+    if len(top) == 1:
+        return _("%(model)s alone ranks first: the Holm-adjusted tests over training runs put it above every "
+                 "other model.") % {"model": lang.isolate(names[top[0]])}
+    if not tested:
+        text = (_("With fewer than %(min)s healthy seeds per model no test over training runs is possible, so "
+                  "both models share the first rank.") if n == 2 else
+                _("With fewer than %(min)s healthy seeds per model no test over training runs is possible, so all "
+                  "%(n)s models share the first rank."))
+        return text % {"min": lang.integer(MIN_SEEDS_TEST), "n": lang.integer(n)}
+    if len(top) == n:
+        return (_("The Holm-adjusted test over training runs cannot tell the two models apart: both share the "
+                  "first rank.") if n == 2 else _("The Holm-adjusted tests over training runs cannot tell the "
+                                                  "best model from any other: all %(n)s models share the first "
+                                                  "rank.")) % {
+            "n": lang.integer(n)}
+    return _("The Holm-adjusted tests over training runs cannot tell %(models)s apart: these %(k)s models share "
+             "the first rank.") % {"models": lang.join(lang.isolate(names[m]) for m in top),
+                               "k": lang.integer(len(top))}
+
+
+def seeds_text(seeds: list[int]) -> str:
+    return pgettext("list separator", ", ").join(current().integer(s) for s in seeds)
+
+
+def learning_reasons(lr: dict) -> str:
+    """Why a model's seeds did not learn (bench.results.learning), as clauses joined by 'and'."""
+    lang = current()
+    bad = [s for s in lr["seeds"] if not s["learned"]]
+    parts = []
+    near = [s for s in bad if s["near_chance"]]
+    if near:
+        parts.append(ngettext(
+            "training accuracy ended near chance in seed %(seeds)s (%(values)s; chance %(chance)s)",
+            "training accuracy ended near chance in seeds %(seeds)s (%(values)s; chance %(chance)s)", len(near)) % {
+            "seeds": seeds_text([s["seed"] for s in near]),
+            "values": pgettext("list separator", ", ").join(pct_text(s["train_accuracy"]) for s in near),
+            "chance": pct_text(lr["chance"])})
+    never = [s for s in bad if s["never_predicted"]]
+    if never:
+        counts = [len(s["never_predicted"]) for s in never]
+        parts.append(ngettext("it never predicts %(n)s of the %(k)s test classes in seed %(seeds)s",
+                              "it never predicts %(n)s of the %(k)s test classes in seeds %(seeds)s", len(never)) % {
+            "n": span_text(min(counts), max(counts)), "k": lang.integer(never[0]["classes_in_test"]),
+            "seeds": seeds_text([s["seed"] for s in never])})
+    degenerate = [s["seed"] for s in bad if s["degenerate"]]
+    if degenerate:
+        parts.append(ngettext("its predictions are degenerate in seed %(seeds)s",
+                              "its predictions are degenerate in seeds %(seeds)s", len(degenerate)) % {
+            "seeds": seeds_text(degenerate)})
+    return lang.join(parts)
+
+
+def learning_sentence(title: str, lr: dict) -> str | None:
+    """A model that did not learn (or its seeds that did not) and why; None when every seed learned."""
+    lang = current()
+    if not lr["seeds_not_learned"]:
+        return None
+    model = lang.isolate(title)
+    if lr["did_not_learn"]:
+        return _("%(model)s did not learn: %(reasons)s.") % {"model": model, "reasons": learning_reasons(lr)}
+    return ngettext("Seed %(seeds)s of %(model)s did not learn: %(reasons)s.",
+                    "Seeds %(seeds)s of %(model)s did not learn: %(reasons)s.", len(lr["seeds_not_learned"])) % {
+        "seeds": seeds_text(lr["seeds_not_learned"]), "model": model, "reasons": learning_reasons(lr)}
+
+
+def not_learned_note(n: int) -> str | None:
+    """After the sentences naming the `n` models that did not learn: what their rank is worth."""
+    if not n:
+        return None
+    return ngettext("Its place in the ranking says nothing about its architecture.",
+                    "Their places in the ranking say nothing about their architectures.", n)
+
+
+def direction_sentence(title: str, d: dict) -> str:
+    """Over- or under-confident, in those words, with the gap in points and its interval over test images."""
+    lang = current()
+    values = {"model": lang.isolate(title), "confidence": pct_text(d["mean_confidence"]),
+              "accuracy": pct_text(d["accuracy"])}
+    if d["direction"] == "over":
+        return _("%(model)s is over-confident: its mean confidence, %(confidence)s, exceeds its accuracy, "
+                 "%(accuracy)s, by %(gap)s points %(ci)s.") % {
+            **values, "gap": lang.format(100 * d["gap"], ".1f"),
+            "ci": interval_text(lang.format(100 * d["low"], ".1f"), lang.format(100 * d["high"], ".1f"))}
+    if d["direction"] == "under":
+        return _("%(model)s is under-confident: its mean confidence, %(confidence)s, falls short of its accuracy, "
+                 "%(accuracy)s, by %(gap)s points %(ci)s.") % {
+            **values, "gap": lang.format(-100 * d["gap"], ".1f"),
+            "ci": interval_text(lang.format(-100 * d["high"], ".1f"), lang.format(-100 * d["low"], ".1f"))}
+    return _("%(model)s is neither clearly over- nor under-confident: mean confidence %(confidence)s against "
+             "accuracy %(accuracy)s, a gap of %(gap)s points %(ci)s that includes 0.") % {
+        **values, "gap": points(d["gap"], 1), "ci": ci_points(d, 1)}
+
+
+def not_learned_calibration(titles: list[str]) -> str | None:
+    """The warning that calibration means little for models that did not learn."""
+    if not titles:
+        return None
+    lang = current()
+    return ngettext("Calibration means little for %(models)s, which did not learn: its confidence describes "
+                    "guessing, not a classifier.",
+                    "Calibration means little for %(models)s, which did not learn: their confidence describes "
+                    "guessing, not a classifier.", len(titles)) % {
+        "models": lang.join(lang.isolate(t) for t in titles)}

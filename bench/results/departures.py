@@ -89,7 +89,34 @@ def run_departures(configs: dict[str, dict], dataset: dict | None = None) -> dic
         everyone = len(d["models"]) == len(configs) and len(configs) > 1 and d["what"] in RUN_WIDE
         items.append(d | {"all_models": everyone})
     items.sort(key=lambda d: ORDER.index(d["what"]) if d["what"] in ORDER else len(ORDER))
-    return {"items": items, "facts": headline_facts(items, configs) if items else None, "like_for_like": not items}
+    return {"items": items, "facts": headline_facts(items, configs) if items else None, "like_for_like": not items,
+            "illustrative": illustrative(items)}
+
+
+def illustrative(items: list[dict]) -> dict | None:
+    """Why a run's numbers only illustrate the pipeline, or None when they are evidence about its models.
+
+    Another profile, fewer training images or fewer epochs than the full protocol make a run too small to say
+    how its models compare (issue 22); other departures (image size, frozen blocks, no pretraining, a setting)
+    are experiments whose numbers stand, only not like-for-like with the reference study.
+    Returns {"profile", "train_images": [run, full] or None, "epochs": {"run": [low, high], "full": [low, high]}
+    or None}, the epochs over the models trained for fewer epochs than the full protocol gives them.
+    """
+    profile = next((d["run"] for d in items if d["what"] == "profile"), None)
+    sizes = next((d for d in items if d["what"] == "data_sizes"), None)
+    train_images = None
+    if sizes and sizes["run"].get("train") is not None and sizes["run"]["train"] < sizes["study"]["train"]:
+        train_images = [sizes["run"]["train"], sizes["study"]["train"]]
+    shorter = [(sum(p["epochs"] for p in d["run"]), sum(p["epochs"] for p in d["study"]))
+               for d in items if d["what"] == "phases"]
+    shorter = [(run, full) for run, full in shorter if run < full]
+    epochs = None
+    if shorter:
+        runs, fulls = [r for r, _ in shorter], [f for _, f in shorter]
+        epochs = {"run": [min(runs), max(runs)], "full": [min(fulls), max(fulls)]}
+    if profile is None and train_images is None and epochs is None:
+        return None
+    return {"profile": profile, "train_images": train_images, "epochs": epochs}
 
 
 def headline_facts(items: list[dict], configs: dict[str, dict]) -> dict:

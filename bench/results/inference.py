@@ -24,12 +24,12 @@ import itertools
 import math
 
 import numpy as np
-from scipy import optimize, stats
-from scipy.special import softmax
-from sklearn.metrics import precision_recall_fscore_support
+
+# scipy and scikit-learn are imported by the functions that use them: a report whose analysis comes from the
+# cache (bench.render.cache) imports neither.
 
 from bench.errors import BenchError
-from bench.results.stats import macro_scores
+from bench.results.stats import bootstrap_indices, macro_from_confusion, resampled_confusions, resampled_ece
 
 ALPHA = 0.05
 MIN_SEEDS_TEST = 2  # a side needs a between-seed variance: at least two runs
@@ -119,6 +119,8 @@ def _satterthwaite(terms: list[tuple[float, float]]) -> float:
 def _t_result(estimate: float, variance: float, df: float, alpha: float) -> dict:
     """Interval and two-sided p-value of one t statistic; both come from the same quantile, so never disagree.
     Plain floats for JSON; an infinite df (every variance known) is recorded as None: the normal distribution."""
+    from scipy import stats
+
     estimate, se, df = float(estimate), math.sqrt(float(variance)), float(df)
     out = {"df": None if math.isinf(df) else df, "se": se}
     if se == 0.0:
@@ -217,13 +219,6 @@ def mean_interval(values_per_seed, per_image_scores=None, *, test_set_se: float 
     return {**out, "low": res["low"], "high": res["high"], "df": res["df"]}
 
 
-def _bootstrap_indices(n: int, n_resamples: int, seed: int, batch: int):
-    """Resampled test-image indices in batches (one generator, fixed seed: reproducible)."""
-    rng = np.random.default_rng(seed)
-    for start in range(0, n_resamples, batch):
-        yield rng.integers(0, n, size=(min(batch, n_resamples - start), n))
-
-
 def macro_test_set_se(labels, pred, *, num_classes: int, n_resamples: int = 2000,
                       seed: int = BOOTSTRAP_SEED) -> dict | None:
     """Test-set SEs of the means over seeds of macro precision, recall and F1, for `mean_interval(...,
@@ -238,9 +233,12 @@ def macro_test_set_se(labels, pred, *, num_classes: int, n_resamples: int = 2000
     s, n = pred.shape
     if s < 2:
         return None
-    parts = [macro_scores(np.broadcast_to(labels[idx], (s, *idx.shape)), pred[:, idx], num_classes=num_classes)
-             for idx in _bootstrap_indices(n, n_resamples, seed, batch=max(1, 2_000_000 // (s * n)))]
-    scores = {key: np.concatenate([p[key] for p in parts], axis=1) for key in ("precision", "recall", "f1")}  # (S, R)
+    # Each seed's resampled confusion matrices (counted once: its own intervals use the same resamples when the
+    # batch agrees), the same integers as counting the resampled images, so the same scores bit for bit.
+    batch = max(1, 2_000_000 // (s * n))
+    confusions = np.stack([resampled_confusions(labels, p, num_classes=num_classes, n_resamples=n_resamples,
+                                                seed=seed, batch=batch) for p in pred])
+    scores = macro_from_confusion(confusions)  # (S, R) each
     return {key: math.sqrt(max(0.0, float((s * v.mean(0).var(ddof=1) - v.var(1, ddof=1).mean()) / (s - 1))))
             for key, v in scores.items()}
 
@@ -276,6 +274,8 @@ def minimal_detectable_difference(n_test: int, n_seeds_a: int, n_seeds_b: int, *
     se, df = math.sqrt(sum(v for v, _ in terms)), _satterthwaite(terms)
     if se == 0.0:
         return {**out, "difference": 0.0, "se": 0.0, "df": df}
+    from scipy import optimize, stats
+
     crit = float(stats.t.ppf(1 - alpha / 2, df))
 
     def shortfall(delta):
@@ -308,6 +308,8 @@ def mcnemar_midp(correct_a, correct_b, *, alpha: float = ALPHA) -> dict:
     McNemar) test, which is what Fagerland et al. recommend beside the mid-p test. Says nothing about the two
     configurations: another seed gives another pair of networks.
     """
+    from scipy import optimize, stats
+
     alpha = _check_alpha(alpha)
     a, b = np.asarray(correct_a, dtype=bool), np.asarray(correct_b, dtype=bool)
     if a.ndim != 1 or a.shape != b.shape or len(a) == 0:
@@ -383,6 +385,8 @@ def rank_configurations(labels, preds: dict, *, seeds: dict, alpha: float = ALPH
 
 def _ece_terms(labels: np.ndarray, logits: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per image: equal-width confidence bin (as sklearn's calibration_curve), correctness and confidence."""
+    from scipy.special import softmax
+
     probs = softmax(logits.astype(np.float64), axis=-1)
     conf = probs.max(-1)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
@@ -423,13 +427,7 @@ def calibration_over_seeds(labels, logits, *, n_bins: int = ECE_BINS, n_resample
     offsets = (np.arange(s) * n_bins)[:, None]
     ece = np.abs(np.bincount((offsets + bins).ravel(), weights=gap.ravel(), minlength=s * n_bins)
                  .reshape(s, n_bins)).sum(1) / n
-    boot = []
-    for idx in _bootstrap_indices(n, resamples, seed, batch=max(1, 2_000_000 // n)):
-        r = len(idx)
-        codes = (np.arange(s)[:, None, None] * r + np.arange(r)[None, :, None]) * n_bins + bins[:, idx]
-        sums = np.bincount(codes.ravel(), weights=gap[:, idx].ravel(), minlength=s * r * n_bins)
-        boot.append(np.abs(sums.reshape(s, r, n_bins)).sum(-1) / n)
-    boot = np.concatenate(boot, axis=1)  # (S, R)
+    boot = resampled_ece(bins, gap, bootstrap_indices(n, resamples, seed, max(1, 2_000_000 // n)), n_bins)  # (S, R)
     q = [100 * alpha / 2, 100 * (1 - alpha / 2)]
     lows, highs = np.percentile(boot, q, axis=1)
     per_seed = [{"ece": float(e), "low": float(lo), "high": float(hi),
@@ -488,6 +486,8 @@ def per_class_scores(labels, pred, *, num_classes: int) -> dict:
     """Per-class precision, recall, F1 and support, with None where a score is undefined (precision of a class
     never predicted, recall of a class absent from the labels), never 0. Macro averages are over the defined
     classes only and say which classes they skipped."""
+    from sklearn.metrics import precision_recall_fscore_support
+
     p, r, f, support = precision_recall_fscore_support(np.asarray(labels), np.asarray(pred),
                                                        labels=list(range(num_classes)), average=None,
                                                        zero_division=np.nan)

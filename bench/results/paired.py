@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats as sps
 
 from bench.results import inference, stats
 from bench.results.inference import ALPHA  # noqa: F401  (re-exported: the level every caller tests at)
@@ -27,6 +26,8 @@ def interval(low: float, high: float, method: str) -> dict:
 def t_interval(values: list[float], bounds: tuple[float, float] = (-math.inf, math.inf)) -> dict:
     """Student t interval of the mean of `values` (at least two), clipped to the metric's range `bounds`.
     Over seeds only, without test-set sampling: for run-level summaries where no shared test set exists."""
+    from scipy import stats as sps  # imported here: a cached analysis needs no scipy (bench.render.cache)
+
     arr = np.asarray(values, dtype=float)
     n = len(arr)
     mean, sd = float(arr.mean()), float(arr.std(ddof=1))

@@ -14,6 +14,11 @@ Choices, so that every sentence of the report can be checked against these numbe
   McNemar and its Tango score interval (inference.mcnemar_midp), never a verdict about the models.
 - Degenerate seeds (one class takes >= 95 % of the predictions, or a non-finite training loss) stay
   listed (`degenerate`) and per seed, but are left out of means, intervals, tests and rankings.
+- A model that did not learn (near-chance training accuracy, classes never predicted, degenerate seeds:
+  bench.results.learning) is flagged (`learning`), not removed: it keeps its numbers and its rank, and the
+  report names it before any comparison uses it.
+- A run whose departures make its numbers illustrative (fewer training images or epochs than the full
+  protocol, or another profile: departures.illustrative) says so in `illustrative`.
 - Confusion matrices, confused pairs and supports describe one test set: the first healthy seed's
   predictions, never counts summed over seeds. The reliability diagram pools the healthy seeds'
   predictions; the model's ECE is the mean of per-seed ECEs with bootstrap intervals.
@@ -27,7 +32,7 @@ import math
 import numpy as np
 
 from bench.protocol import REFERENCE
-from bench.results import inference, stats
+from bench.results import inference, learning, stats
 from bench.results.departures import run_departures
 from bench.results.metrics import confusion, per_class_table, summary_metrics
 from bench.results.paired import ALPHA, CONFIDENCE, checkpoints, interval
@@ -123,6 +128,10 @@ def model_entry(runs: list, classes: list[str], title: str, reference: dict | No
     healthy = [r for r in done if r.seed not in bad]
     entry["healthy_seeds"] = [r.seed for r in healthy]
     entry["per_seed"] = [{**seed_stats(r, classes), "degenerate": r.seed in bad} for r in done]
+    entry["learning"] = learning.model_learning(
+        [learning.seed_learning(r.seed, learning.final_train_accuracy(r.history), r.predictions["labels"],
+                                r.predictions["predicted"], classes, [d for d in entry["degenerate"] if d["seed"] == r.seed])
+         for r in done], len(classes))
     if not healthy:
         return entry
     per_seed = [s for s in entry["per_seed"] if not s["degenerate"]]
@@ -142,6 +151,10 @@ def model_entry(runs: list, classes: list[str], title: str, reference: dict | No
     pooled = np.concatenate(list(logits))
     entry["calibration"] = {**stats.calibration(pooled_labels, pooled),
                             "overall_accuracy": float((pooled.argmax(1) == pooled_labels).mean())}
+    # Which way the model errs (issue 22): the gap's sign decided by its interval over test images, and the bins
+    # of the pooled reliability diagram that hold too few predictions to read.
+    entry["calibration"]["direction"] = learning.confidence_gap(labels, logits)
+    entry["calibration"]["sparse"] = learning.sparse_bins(entry["calibration"]["counts"])
     entry["calibration_over_seeds"] = inference.calibration_over_seeds(labels, logits, n_bins=stats.ECE_BINS,
                                                                        alpha=ALPHA)
     if reference:
@@ -231,6 +244,7 @@ def analyse(artifacts) -> dict:
     out["departures"] = dep["items"]
     out["departure_facts"] = dep["facts"]
     out["like_for_like"] = dep["like_for_like"]
+    out["illustrative"] = dep["illustrative"]
     # Reference numbers: the study's, plus those a protocol file gave (recorded in the manifest by training).
     references = {**REFERENCE, **(((artifacts.manifest.get("protocol") or {}).get("reference")) or {})}
     for model in artifacts.models():

@@ -99,7 +99,7 @@ def check_dataset_values(dataset: dict, path: Path) -> None:
 
 
 def check_manifest_values(manifest: dict, path: Path) -> None:
-    for key in ("models", "weights", "protocol", "executor"):
+    for key in ("models", "weights", "protocol", "executor", "machine"):
         value = manifest.get(key)
         if value is not None and not isinstance(value, dict):
             raise corrupt(path, f"{key!r} should be an object")

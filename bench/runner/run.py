@@ -53,7 +53,7 @@ def run_plan(plan: Plan, *, force: bool, log, command: list[str], progress: Prog
     the manifest as it starts and finishes. `progress` shows each epoch's batches (bench.engine.train.Progress;
     the local executor only). Returns {(model, seed): metrics}.
     """
-    from bench.engine.env import device_name, git_commit, versions
+    from bench.engine.env import device_name, git_commit, load_average, machine, versions
 
     log = log or (lambda msg: None)
     run_dir = RunDir(plan.out)
@@ -75,8 +75,11 @@ def run_plan(plan: Plan, *, force: bool, log, command: list[str], progress: Prog
             (plan.out / art.DATASET).unlink(missing_ok=True)
             before = {}
         recorded = write_data_artifacts(plan.out, plan.data, plan.facts, grid_per_class=grid_per_class)
+        # The driver's machine, outside the fingerprint (old directories without it stay valid): read by the
+        # report's setup, never by a check. The load at the end joins the one at the start (env.shared_machine).
+        host = machine(plan.options.device)
         run_dir.update_manifest(
-            reset=reset, protocol=merged_protocol(before.get("protocol") or {}, plan.protocol),
+            reset=reset, machine=host, protocol=merged_protocol(before.get("protocol") or {}, plan.protocol),
             directory=plan.directory, fingerprint=fingerprint(plan.directory), device=plan.options.device,
             device_name=device_name(plan.options.device), git_commit=git_commit(),
             versions=versions(plan.options.device), data_checksums=recorded["checksums"],
@@ -84,7 +87,10 @@ def run_plan(plan: Plan, *, force: bool, log, command: list[str], progress: Prog
             weights={**(before.get("weights") or {}), **plan.weights}, command=command)
         recorder = manifest_recorder(run_dir, command=command, force=force, log=log)
         results, book = run_jobs(job_executor, jobs, plan.job_spec(), recorder, force=force)
-        run_dir.update_manifest(executor=job_executor.record())
+        # A command that trained nothing (every job already finished) keeps the record of the machine that did.
+        trained = book.counts["finished"] + book.counts["failed"]
+        run_dir.update_manifest(executor=job_executor.record(),
+                                machine={**host, "load_end": load_average()} if trained else before.get("machine"))
         if book.counts["failed"]:
             first = book.failures[0]
             summary = (f"{book.counts['failed']} of {len(jobs)} jobs failed (recorded in {art.MANIFEST}); the others "

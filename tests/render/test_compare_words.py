@@ -92,12 +92,12 @@ def test_compare_page_in_persian_is_persian_throughout(tmp_path):
     for english in ("Summary", "The two runs", "Results", "What differs", "Methods", "more accurate",
                     "Both runs were evaluated", "Every recorded setting", "Intervals are"):
         assert english not in html, english
-    assert "از A صحیح‌تر است" in s["models"]["mlp"]["overall"]["sentence"]
+    assert "صحتی بالاتر از A دارد" in i18n.strip_bidi(s["models"]["mlp"]["overall"]["sentence"])
     assert "۱٬۰۰۰" in s["test_set"]["sentence"]
     english = page.render_html(worded(data(tmp_path / "en")), lang=i18n.Language(), summary_name="c.summary.json")
     assert _persian_letters(english) == 0
     table = page.format_table(s, lang="fa")
-    assert table.splitlines()[4].startswith("مدل") and "B صحیح‌تر است" in table
+    assert table.splitlines()[4].startswith("مدل") and "B صحت بالاتری دارد" in i18n.strip_bidi(table)
 
 
 def test_numbers_are_the_same_in_both_languages(tmp_path):

@@ -116,14 +116,14 @@ def test_numbers_in_persian_and_in_latin_digits():
     assert en.format(1234567.891, ",.2f") == "1,234,567.89"
     # A signed number is one left-to-right unit, with the minus sign U+2212 on its left.
     assert fa.format(-9.87, "+.1f") == "\u2066−۹٫۹\u2069" and fa.format(0.5, "+.1f") == "\u2066+۰٫۵\u2069"
-    assert en.format(-9.87, "+.1f") == "-9.9"
+    assert en.format(-9.87, "+.1f") == "\u22129.9"  # U+2212 minus in English (issue 22)
     assert fa.plain(1e-5) == "۰٫۰۰۰۰۱" and en.plain(1e-5) == "1e-05" and fa.plain(0.1) == "۰٫۱"
     assert fa.integer(45000) == "۴۵۰۰۰" and fa.digits_only("32×32") == "۳۲×۳۲"
     assert fa.isolate("MLP") == "\u2066MLP\u2069" and fa.isolate("یادگیری VGG16")[0] == "\u2067"
     assert en.isolate("MLP") == "MLP" and en.ltr("a") == "a"
     with i18n.activated(fa):
         assert text.percent(fa.format(52.04, ".1f")) == "۵۲٫۰٪"
-        assert text.interval_text("۱", "۲") == "[۱، ۲]"
+        assert text.interval_text("۱", "۲") == "\u2066[۱، ۲]\u2069"  # one left-to-right unit (issue 22)
         assert text.duration(150) == "۲٫۵ دقیقه"
         assert i18n.strip_bidi(text.p_value(0.0004, "p")) == "p < ۰٫۰۰۱"
     with i18n.activated(latin):

@@ -271,8 +271,8 @@ def test_charts_are_embedded_as_svg_and_photographs_as_png(rendered):
 
 
 # Headings as a reader finds them in the PDF's text (pdftotext), per language.
-HEADINGS = {"en": ["Summary", "Contents", "1. Setup", "Ranking", "Calibration", "(d) Why cross-entropy", "Appendix"],
-            "fa": ["خلاصه", "فهرست مطالب", "چیدمان آزمایش", "رتبه‌بندی", "کالیبراسیون", "چرا آنتروپی متقاطع",
+HEADINGS = {"en": ["Results", "Contents", "1. Setup", "Ranking", "Calibration", "(d) Why cross-entropy", "Appendix"],
+            "fa": ["نتایج", "فهرست مطالب", "چیدمان آزمایش", "رتبه‌بندی", "کالیبراسیون", "چرا آنتروپی متقاطع",
                    "(الف) چرا یادگیری انتقالی سودمند است", "پیوست", "پروتکل این اجرا", "فایل‌های خروجی"]}
 
 

@@ -41,7 +41,7 @@ def pdf_text(path_or_bytes) -> str:
     return "\n".join(page.extract_text() for page in PdfReader(src).pages)
 
 
-SECTIONS = ["Summary", "1. Setup", "2. MLP", "3. CNN", "4. Comparison", "Ranking",
+SECTIONS = ["Results", "1. Setup", "2. MLP", "3. CNN", "4. Comparison", "Ranking",
             "5. Transfer learning, loss and optimisers", "(a) Why transfer learning helps",
             "(b) What to do in the four cases", "(c) What this run froze and tuned", "(d) Why cross-entropy",
             "(e) SGD and Adam as used here", "Appendix", "Manifest", "Artifact files", "Calibration"]
@@ -364,7 +364,7 @@ def test_full_protocol_run_states_its_own_sizes_and_epochs_and_has_no_banner(ful
     assert '<div class="departure-banner">' not in full_run["html"] and "not like-for-like" not in text
     assert "This run trains on 45,000 images and validates on 5,000" in text
     assert "on 10,000 test images" in text and "2,000 training" not in text and "2,000 images" not in text
-    assert "MLP 40 epochs, CNN 10 epochs, VGG16 transfer 10 epochs" in text
+    assert "trained on 45,000 images for 10–40 epochs" in text
     assert "0.1 for 10 epochs 0.01 for 10 epochs 0.001 for 10 epochs 0.0001 for 10 epochs" in text
     # The transfer discussion follows the run: 32 px inputs, 3 of 5 blocks frozen, a 10-epoch Adam budget.
     assert "keeps the first 3 of its 5 convolutional blocks frozen (200 parameters: the generic low-level " \
@@ -387,20 +387,20 @@ def test_departures_are_listed_in_a_banner_and_the_reference_is_not_like_for_lik
     banner = text_of(re.search(r'<div class="departure-banner">.*?</div>', html, re.S).group(0))
     assert banner.startswith("Changed protocol: 5 epochs per model, other settings listed below; not comparable "
                              "like-for-like with the reference study.")
-    for words in ("MLP: 5 epochs in learning-rate phases of 5 at 0.1 instead of the study's 40",
+    for words in ("MLP: 5 epochs in learning-rate phases of 5 at 0.1 instead of the full protocol's 40",
                   "VGG16 transfer: 5 epochs", "inputs upsampled to 64×64 pixels instead of 32×32",
                   "no pretrained weights", "The torchvision input pipeline instead of the default fast one"):
         assert words in banner, words
     assert {d["what"] for d in summary["departures"]} == {"phases", "image_size", "pretraining", "pipeline"}
     assert summary["like_for_like"] is False
-    assert "Against the reference study (not like-for-like: this run departs from its protocol" in text
+    assert "this run is not like-for-like with the reference study, so its differences from them are plain" in text
     assert re.search(r"Test-set results[^.]*\. Brackets[^.]*\.[^.]*: not like-for-like", text)
     assert "Inputs are upsampled from 32×32 to 64×64 pixels, 3.5 times smaller" in text
     assert "No pretrained weights were loaded" in text and "transfer model is better" not in text
 
 
 @pytest.mark.parametrize("change,what,words", [
-    ({"epochs": 12}, "phases", "12 epochs in learning-rate phases of 8 at 0.001, 4 at 0.0001 instead of the study's 10"),
+    ({"epochs": 12}, "phases", "12 epochs in learning-rate phases of 8 at 0.001, 4 at 0.0001 instead of the full protocol's 10"),
     ({"image_size": 64}, "image_size", "inputs upsampled to 64×64 pixels"),
     ({"pretrained": False}, "pretraining", "no pretrained weights"),
     ({"frozen_blocks": 5}, "frozen_blocks", "5 frozen convolutional blocks instead of 3"),
@@ -450,7 +450,7 @@ def test_verdicts_never_contradict_their_test_or_interval(full_run, rendered):
     # The transfer discussion follows the numbers: one seed a model, so the models are not compared, and the
     # networks' difference is stated as what it is.
     assert "The VGG16 transfer and the CNN cannot be compared as models: each needs at least two healthy seeds. " \
-        "Their networks of seed 0 differ by -9.9 points [" in full_run["text"]
+        "Their networks of seed 0 differ by \u22129.9 points [" in full_run["text"]
     assert "did better" not in full_run["text"]
 
 
@@ -498,7 +498,7 @@ def test_summary_json_names_every_method(rendered):
 @pytest.mark.slow
 def test_smoke_run_says_so_and_states_its_own_sizes(rendered, tiny_run):
     text = text_of(rendered["html"])
-    first_page = text.split("Summary")[0]
+    first_page = text.split("Contents")[0]
     assert '<div class="departure-banner">' in rendered["html"] and first_page.count("Smoke profile") == 1
     assert "256 training / 64 validation / 100 test images instead of 45,000 / 5,000 / 10,000" in first_page
     assert "MLP: 2 epochs" in first_page and "CNN: 2 epochs" in first_page

@@ -17,7 +17,8 @@ from test_departures import config  # noqa: E402
     ({"optimizer": "sgd"}, "optimizer SGD instead of Adam"),
     ({"weight_decay": 0.0}, "weight decay 0 instead of 0.0005"),
     ({"augment": False}, "training augmentation off instead of on"),
-    ({"epochs": 3}, "3 epochs in learning-rate phases of 3 at 0.001 instead of the study's 10 (8 at 0.001, 2 at 0.0001)"),
+    ({"epochs": 3}, "3 epochs in learning-rate phases of 3 at 0.001 instead of the full protocol's 10 "
+                    "(8 at 0.001, 2 at 0.0001)"),
     ({"pipeline": "torchvision"}, "the torchvision input pipeline instead of the default fast one"),
     ({"sizes": {"train": 45_000, "val": 5_000, "test": 5_000}},
      "45,000 training / 5,000 validation / 5,000 test images instead of 45,000 / 5,000 / 10,000"),
@@ -39,7 +40,7 @@ def test_transfer_model_departures_are_named():
 def test_smoke_run_departures_are_merged_and_headlined():
     out = dep.run_departures({m: config(m, profile="smoke") for m in ("mlp", "cnn")})
     sentences = [d["sentence"] for d in text.departure_items(out["items"], {"mlp": "MLP", "cnn": "CNN"})]
-    assert sentences[:2] == ["The smoke profile, not the full study.",
+    assert sentences[:2] == ["The smoke profile, not the full protocol.",
                              "2,000 training / 500 validation / 1,000 test images instead of 45,000 / 5,000 / 10,000."]
     assert sentences[2].startswith("MLP: 4 epochs in learning-rate phases of 1 at 0.1, 1 at 0.01")
     assert sentences[3].startswith("CNN: 2 epochs")

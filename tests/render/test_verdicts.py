@@ -62,7 +62,7 @@ def test_degenerate_power_and_reference_sentences():
                                                   "difference of 3.12 points with 80 % power")
     assert "cannot call one model better" in verdicts.power_sentence({**pw, "difference": None})
     plain = {"accuracy": -0.1, "accuracy_ci": None}
-    assert verdicts.reference_sentence("CNN", plain) == "CNN -10.00 points (a plain difference, without interval)"
+    assert verdicts.reference_sentence("CNN", plain) == "CNN \u221210.00 points (a plain difference, without interval)"
 
 
 def test_every_sentence_has_its_persian_translation():

@@ -62,7 +62,8 @@ def test_smoke_run_departures_are_merged_with_their_headline_facts():
     assert out["facts"] == {"profile": "smoke", "train_images": 2000, "epochs_per_phase": 1,
                             "epochs_per_model": None, "others": False}
     assert out["like_for_like"] is False
-    assert dep.run_departures({m: config(m) for m in STUDY}) == {"items": [], "facts": None, "like_for_like": True}
+    assert dep.run_departures({m: config(m) for m in STUDY}) == {"items": [], "facts": None, "like_for_like": True,
+                                                                "illustrative": None}
 
 
 def test_a_plugged_in_model_departs_only_in_run_wide_settings():

@@ -1,0 +1,184 @@
+"""What a report computes that its next render can reuse: the analysis of a run directory (the same in every
+language) and, within one language, its charts; kept in a cache folder, keyed by content, never in the run
+directory.
+
+    BENCH_CACHE_DIR   the folder (default: $XDG_CACHE_HOME/bench, else ~/.cache/bench)
+    BENCH_CACHE=off   compute everything, read and write nothing
+
+A key is a SHA-256 over everything the value depends on: the run directory's content (the SHA-256 of each file
+the numbers are read from, bench.evidence's list, and the size and modification time of every other file), the
+source of every bench module, and the versions of the libraries that compute or draw (numpy, scipy,
+scikit-learn, matplotlib, seaborn); a chart's key adds its inputs, its language and digits, that language's
+catalogue and the shipped fonts. Any change there is a new key, so a hit returns what this code would compute
+now: the report's bytes are the same with or without the cache (tests/render/test_figures_read.py checks it).
+Values are pickles that only bench writes, into the user's own folder; an unreadable or damaged entry is
+computed again and replaced. Entries are small (the analysis of a 4-model x 5-seed smoke run is ~0.3 MB,
+a chart ~0.1 MB); nothing prunes the folder (delete it at will).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import os
+import pickle
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import bench
+from bench.render.assets import TEMPLATES_DIR
+
+CACHE_DIR_ENV = "BENCH_CACHE_DIR"
+SWITCH_ENV = "BENCH_CACHE"
+FORMAT = b"bench-cache-1\n"  # first bytes of an entry; another layout is a miss
+LIBRARIES = ("numpy", "scipy", "sklearn", "matplotlib", "seaborn")
+
+
+def enabled() -> bool:
+    return os.environ.get(SWITCH_ENV, "").strip().lower() not in ("off", "0", "no", "false")
+
+
+def cache_dir() -> Path:
+    if os.environ.get(CACHE_DIR_ENV):
+        return Path(os.environ[CACHE_DIR_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "bench"
+
+
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """bench's source and the computing libraries' versions: what turns the same inputs into other outputs."""
+    h = hashlib.sha256(sys.version.encode())
+    for name in LIBRARIES:
+        module = sys.modules.get(name) or __import__(name)
+        h.update(f"{name}={getattr(module, '__version__', '?')}\n".encode())
+    root = Path(bench.__file__).resolve().parent
+    for path in sorted(root.rglob("*.py")):
+        h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def run_digest(run_dir: Path) -> str:
+    """The run directory's content as far as a report reads it: each evidence file (bench.evidence: the files its
+    numbers come from) by its SHA-256, every other file by path, size and modification time (checkpoints: 70-160
+    MB each, never read by the report)."""
+    from bench.evidence import evidence_files
+
+    root = Path(run_dir)
+    h = hashlib.sha256()
+    hashed = set()
+    for f in evidence_files(root):
+        h.update(f"{f.path}\0{f.sha256}\n".encode())
+        hashed.add(f.path)
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = path.relative_to(root).as_posix()
+        if rel not in hashed:
+            st = path.stat()
+            h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def _key(*parts) -> str:
+    return hashlib.sha256(pickle.dumps((code_digest(), *parts), protocol=4)).hexdigest()
+
+
+def _read(path: Path):
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if not data.startswith(FORMAT):
+        return None
+    try:
+        return (pickle.loads(data[len(FORMAT):]),)
+    except Exception:  # a damaged or foreign entry is a miss, computed again and replaced
+        return None
+
+
+def _write(path: Path, value) -> None:
+    """Atomic (a reader never sees half an entry); a folder that cannot be written only costs the reuse."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(FORMAT + pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError, UnboundLocalError):
+            os.unlink(tmp)
+
+
+def cached(kind: str, key: str, compute: Callable[[], object]):
+    """compute(), or what it returned last time for `key`."""
+    if not enabled():
+        return compute()
+    path = cache_dir() / kind / f"{key}.pickle"
+    hit = _read(path)
+    if hit is not None:
+        return hit[0]
+    value = compute()
+    _write(path, value)
+    return value
+
+
+def analysis(artifacts, compute: Callable[[object], dict]) -> dict:
+    """compute(artifacts) (bench.results.study.analyse), computed once per run directory content and bench
+    version; the caller passes the function, so that what it calls is what runs when nothing is cached."""
+    from bench.errors import BenchError
+
+    try:
+        key = _key("analysis", run_digest(artifacts.root)) if enabled() else None
+    except (BenchError, OSError):  # a run the evidence rules refuse (an old layout) is analysed, not cached
+        key = None
+    return compute(artifacts) if key is None else cached("analysis", key, lambda: compute(artifacts))
+
+
+# ----------------------------------------------------------------------------- charts
+
+_FIGURES = {"on": False}
+
+
+@contextlib.contextmanager
+def figures():
+    """Within this block (a report's render), bench.render.plots' charts are reused from the cache; outside it
+    (tests, other callers) they are always drawn."""
+    previous = _FIGURES["on"]
+    _FIGURES["on"] = enabled()
+    try:
+        yield
+    finally:
+        _FIGURES["on"] = previous
+
+
+@functools.lru_cache(maxsize=8)
+def _language_digest(code: str) -> str:
+    """The catalogue of a language and the shipped fonts: a chart's words and glyphs."""
+    h = hashlib.sha256(code.encode())
+    for path in sorted([*(TEMPLATES_DIR / "locale" / code).rglob("*"), *(TEMPLATES_DIR / "fonts").glob("*.ttf")]):
+        if path.is_file():
+            h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def figure(fn: Callable) -> Callable:
+    """A chart function whose bytes come from the cache inside `figures()`; the key is its name, its inputs, the
+    active language (code, digits, catalogue) and the fonts."""
+
+    @functools.wraps(fn)
+    def chart(*args, **kwargs):
+        if not _FIGURES["on"]:
+            return fn(*args, **kwargs)
+        from bench.render.i18n import current
+
+        lang = current()
+        try:
+            key = _key("figure", fn.__module__, fn.__qualname__, args, kwargs, lang.code, lang.digits,
+                       _language_digest(lang.code))
+        except (pickle.PicklingError, TypeError, AttributeError):  # inputs that cannot be keyed: drawn
+            return fn(*args, **kwargs)
+        return cached("figures", key, lambda: fn(*args, **kwargs))
+
+    return chart

@@ -1,0 +1,172 @@
+#!/usr/bin/env python
+"""How long `bench report` takes, and where the time goes: a benchmark that prints numbers, not a test.
+
+    python scripts/bench_report_speed.py RUN_DIR [--repeats 3] [--lang en fa] [--cache cold|warm|off]
+
+Each repeat is a fresh `python` process that renders RUN_DIR's report exactly as `bench report RUN_DIR --out
+X.pdf --lang L` does (the CLI's own entry point), so interpreter start-up and imports count as a user waits for
+them. Inside it, timing wrappers around the report's stages give the phase breakdown:
+
+    import     importing bench's report code (numpy, scipy, matplotlib, ... come with it)
+    analyse    reading the run directory and bench.results.study.analyse (the numbers; a cache hit is ~0)
+    figures    every chart and picture (bench.render.plots' *_svg / *_png; a cache hit is ~0)
+    context    the rest of the template context (words, facts, digests)
+    html       the page rendered by Jinja (two passes: Numbering)
+    evidence   the files the PDF embeds, read and hashed
+    layout     WeasyPrint's layout of the HTML
+    pdf        WeasyPrint drawing the pages, PDF/A-3b, attachments
+    other      the rest of the process (start-up, writing the files, ...)
+
+--cache: "cold" gives every repeat an empty cache folder (BENCH_CACHE_DIR), so nothing is reused: the first
+report of a run; "shared" times the second and later --lang of a run, each repeat in a fresh cache folder that
+an untimed render of the first --lang filled (the analysis is reused, the charts of another language are not);
+"warm" renders once untimed per language first, then times renders that find the analysis and charts cached
+(a report rendered again, e.g. after a template change); "off" sets BENCH_CACHE=off.
+
+Prints the median (and min-max) wall time per language and the median of each phase. The reports are written
+to a temporary folder (or --out-dir), never into RUN_DIR. Works with any bench that is importable (the phases
+that an older bench lacks read 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PHASES = ("import", "analyse", "figures", "context", "html", "evidence", "layout", "pdf", "other")
+
+
+def child(run_dir: str, out: str, lang: str, result: str) -> None:
+    """One render in this process, with its phases timed; writes {phase: seconds} to `result`."""
+    t_start, c_start = time.perf_counter(), time.process_time()
+    spent = dict.fromkeys(PHASES, 0.0)
+    cpu = dict.fromkeys(PHASES, 0.0)
+    depth = {"n": 0}
+
+    def timed(phase, fn, *, outermost_only=False):
+        def wrapper(*args, **kwargs):
+            if outermost_only and depth["n"]:
+                return fn(*args, **kwargs)
+            depth["n"] += outermost_only
+            t0, c0 = time.perf_counter(), time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[phase] += time.perf_counter() - t0
+                cpu[phase] += time.process_time() - c0
+                depth["n"] -= outermost_only
+        wrapper.__wrapped__ = fn
+        return wrapper
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    from bench.cli import main as cli_main
+    from bench.render import outputs, plots, report
+    from bench.results import study
+
+    spent["import"], cpu["import"] = time.perf_counter() - t0, time.process_time() - c0
+    for name in [n for n in dir(plots) if n.endswith(("_svg", "_png")) and callable(getattr(plots, n))]:
+        setattr(plots, name, timed("figures", getattr(plots, name), outermost_only=True))
+    # The analysis, wherever the report calls it from (directly, or through a cache).
+    analyse = study.analyse
+    study.analyse = timed("analyse", analyse)
+    if getattr(report, "analyse", None) is analyse:
+        report.analyse = study.analyse
+    report.load_artifacts = timed("analyse", report.load_artifacts)
+    build_context = report.build_context
+    report.build_context = timed("context", build_context)
+    report.render_html = timed("html", report.render_html)
+    outputs.report_evidence = timed("evidence", outputs.report_evidence)
+    outputs.layout_pdf = timed("layout", outputs.layout_pdf)
+    outputs.render_pdf = timed("pdf", outputs.render_pdf)
+    sys.argv = ["bench", "report", run_dir, "--out", out, "--lang", lang]
+    try:
+        cli_main()
+    except SystemExit as exc:
+        if exc.code:
+            raise
+    for table, total in ((spent, time.perf_counter() - t_start), (cpu, time.process_time() - c_start)):
+        table["context"] -= table["figures"]  # figures are drawn inside build_context
+        table["pdf"] -= table["layout"]  # render_pdf lays the page out first
+        table["other"] = total - sum(v for k, v in table.items() if k != "other")
+    Path(result).write_text(json.dumps({"wall": spent, "cpu": cpu}))
+
+
+def render_once(run_dir: Path, out_dir: Path, lang: str, env: dict) -> dict:
+    result = out_dir / f"phases-{lang}.json"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, __file__, "--child", str(run_dir), str(out_dir / f"report-{lang}.pdf"),
+                           lang, str(result)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode:
+        sys.exit(f"the render failed:\n{proc.stderr}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    phases = json.loads(result.read_text())
+    # CPU seconds (user + system) of the render: less sensitive than wall time to other work on a shared machine.
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    # Interpreter start-up and exit, outside the child's clocks, count as "other".
+    phases["wall"]["other"] += wall - sum(phases["wall"].values())
+    phases["cpu"]["other"] += cpu - sum(phases["cpu"].values())
+    return {"wall": wall, "cpu": cpu, "phases_wall": phases["wall"], "phases_cpu": phases["cpu"]}
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child(*sys.argv[2:6])
+        return
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("run_dir", type=Path)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--lang", nargs="+", default=["en", "fa"])
+    ap.add_argument("--cache", choices=("cold", "warm", "shared", "off"), default="cold")
+    ap.add_argument("--out-dir", type=Path, default=None, help="where the reports go (default: a temporary folder)")
+    ap.add_argument("--json", type=Path, default=None, help="also write every measurement here")
+    args = ap.parse_args()
+    out_dir = args.out_dir or Path(tempfile.mkdtemp(prefix="bench-speed-"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cache_root = Path(tempfile.mkdtemp(prefix="bench-speed-cache-"))
+    env = {**os.environ, "MPLBACKEND": "Agg", "BENCH_CACHE_DIR": str(cache_root / "shared")}
+    if args.cache == "off":
+        env["BENCH_CACHE"] = "off"
+    timed = args.lang[1:] if args.cache == "shared" else args.lang
+    runs: dict[str, list[dict]] = {lang: [] for lang in timed}
+    if args.cache == "warm":
+        for lang in args.lang:  # untimed: fills the cache
+            render_once(args.run_dir, out_dir, lang, env)
+    for i in range(args.repeats):
+        if args.cache == "shared":  # a fresh cache holding what the first language's render left in it
+            env["BENCH_CACHE_DIR"] = str(cache_root / f"shared-{i}")
+            render_once(args.run_dir, out_dir, args.lang[0], env)
+        for lang in timed:
+            if args.cache == "cold":
+                env["BENCH_CACHE_DIR"] = str(cache_root / f"{lang}-{i}")
+            runs[lang].append(render_once(args.run_dir, out_dir, lang, env))
+            print(f"  {lang} repeat {i + 1}: {runs[lang][-1]['wall']:.1f} s", file=sys.stderr)
+    shutil.rmtree(cache_root, ignore_errors=True)
+    print(f"{args.run_dir}  cache={args.cache}  repeats={args.repeats}  cpus={os.cpu_count()}  "
+          f"load={os.getloadavg()[0]:.1f}")
+    print("seconds; wall: median, min, max of the repeats; cpu: median CPU time (user + system); phases: medians, "
+          "first of wall time, then of CPU time (on a busy machine the CPU times are the steadier figures)")
+    print(f"{'lang':<5}{'wall':>7}{'min':>7}{'max':>7}{'cpu':>7}  {'':<5}" + "".join(f"{p:>9}" for p in PHASES))
+    for lang, rows in runs.items():
+        walls = [r["wall"] for r in rows]
+        head = (f"{lang:<5}{statistics.median(walls):7.1f}{min(walls):7.1f}{max(walls):7.1f}"
+                f"{statistics.median(r['cpu'] for r in rows):7.1f}  ")
+        for i, clock in enumerate(("wall", "cpu")):
+            print((head if i == 0 else " " * len(head)) + f"{clock:<5}"
+                  + "".join(f"{statistics.median(r['phases_' + clock][p] for r in rows):9.2f}" for p in PHASES))
+    if args.json:
+        args.json.write_text(json.dumps({"run_dir": str(args.run_dir), "cache": args.cache, "runs": runs}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
