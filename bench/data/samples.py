@@ -10,11 +10,7 @@ from __future__ import annotations
 
 import io
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display on servers and CI
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
 
 DPI = 200  # PNG resolution; report_templates/style.css prints PNGs at this resolution (image-resolution)
 CELL_INCHES = 0.42  # one 32x32 image on paper
@@ -33,6 +29,12 @@ def _style() -> dict:
 
 def sample_grid_png(images: np.ndarray, labels: np.ndarray, classes: list[str], *, per_class: int = 10) -> bytes:
     """A grid with one row per class: the first `per_class` images of that class (PNG, printed at DPI)."""
+    # matplotlib here, not at the top: the report imports this module for grid_without_labels (PIL only).
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers and CI
+    import matplotlib.pyplot as plt
+
     with plt.rc_context(_style()):
         cell = CELL_INCHES
         # squeeze=False: always a rows x columns array, also for one class or one image per class.

@@ -12,15 +12,19 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from bench import __version__
 from bench.config import CompileMode, Device, Precision
 from bench.errors import BenchError
 
+# torch is imported inside the functions that ask it about the device, not at the top: the report imports this
+# module for shared_machine and SHARED_LOAD_SHARE alone, and importing torch costs it ~2 s.
+
 
 def resolve_device(name: str) -> str:
     """"auto" -> "cuda" or "cpu"; "cuda" without a GPU is an error, never a silent fallback."""
+    import torch
+
     name = Device.parse(name)
     if name == Device.AUTO:
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -44,6 +48,7 @@ def versions(device: str = "cpu") -> dict:
     """The libraries that computed the results; the CUDA stack only when it ran."""
     import scipy
     import sklearn
+    import torch
     import torchvision
 
     out = {"bench": __version__, "python": platform.python_version(), "torch": torch.__version__,
@@ -65,6 +70,8 @@ def _cuda_driver() -> str | None:
 
 
 def device_name(device: str) -> str:
+    import torch
+
     if device == "cuda":
         return torch.cuda.get_device_name()
     return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
@@ -109,6 +116,8 @@ def machine(device: str) -> dict:
     cores, cores this process may use, torch's threads, memory, OS, and on CUDA the GPU's name and memory. Plus the
     load average at the start of training (`load_start`; the runner adds `load_end`), from which shared_machine
     tells whether other work competed for the cores. Standard library and torch only: it runs on GPU machines."""
+    import torch
+
     try:
         usable = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):

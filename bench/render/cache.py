@@ -11,6 +11,7 @@ source of every bench module, and the versions of the libraries that compute or 
 scikit-learn, matplotlib, seaborn); a chart's key adds its inputs, its language and digits, that language's
 catalogue and the shipped fonts. Any change there is a new key, so a hit returns what this code would compute
 now: the report's bytes are the same with or without the cache (tests/render/test_figures_read.py checks it).
+A file's SHA-256 (file_sha256) is keyed by the file's identity instead, as run_digest's non-evidence files are.
 Values are pickles that only bench writes, into the user's own folder; an unreadable or damaged entry is
 computed again and replaced. Entries are small (the analysis of a 4-model x 5-seed smoke run is ~0.3 MB,
 a chart ~0.1 MB); nothing prunes the folder (delete it at will).
@@ -21,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import importlib.metadata
 import os
 import pickle
 import sys
@@ -34,7 +36,7 @@ from bench.render.assets import TEMPLATES_DIR
 CACHE_DIR_ENV = "BENCH_CACHE_DIR"
 SWITCH_ENV = "BENCH_CACHE"
 FORMAT = b"bench-cache-1\n"  # first bytes of an entry; another layout is a miss
-LIBRARIES = ("numpy", "scipy", "sklearn", "matplotlib", "seaborn")
+LIBRARIES = ("numpy", "scipy", "scikit-learn", "matplotlib", "seaborn")  # distribution names
 
 
 def enabled() -> bool:
@@ -53,8 +55,13 @@ def code_digest() -> str:
     """bench's source and the computing libraries' versions: what turns the same inputs into other outputs."""
     h = hashlib.sha256(sys.version.encode())
     for name in LIBRARIES:
-        module = sys.modules.get(name) or __import__(name)
-        h.update(f"{name}={getattr(module, '__version__', '?')}\n".encode())
+        # The installed version from its metadata, not module.__version__: importing matplotlib, seaborn and
+        # scipy to ask would cost a cached report the ~2 s that bench.render.charts saves it.
+        try:
+            version = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            version = "?"
+        h.update(f"{name}={version}\n".encode())
     root = Path(bench.__file__).resolve().parent
     for path in sorted(root.rglob("*.py")):
         h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
@@ -134,6 +141,18 @@ def analysis(artifacts, compute: Callable[[object], dict]) -> dict:
     except (BenchError, OSError):  # a run the evidence rules refuse (an old layout) is analysed, not cached
         key = None
     return compute(artifacts) if key is None else cached("analysis", key, lambda: compute(artifacts))
+
+
+def file_sha256(path: Path, digest: Callable[[Path], str]) -> str:
+    """digest(path), a file's SHA-256, remembered by the file's identity (resolved path, device, inode, size and
+    modification time, as run_digest trusts them): the appendix lists every file of a run directory with its
+    SHA-256, and hashing the checkpoints (1.5 GB in a 4-model x 5-seed smoke run) took ~2 s of every render."""
+    if not enabled():
+        return digest(path)
+    st = Path(path).stat()
+    key = hashlib.sha256(pickle.dumps(("file", str(Path(path).resolve()), st.st_dev, st.st_ino, st.st_size,
+                                       st.st_mtime_ns), protocol=4)).hexdigest()
+    return cached("files", key, lambda: digest(path))
 
 
 # ----------------------------------------------------------------------------- charts

@@ -8,13 +8,15 @@ language, through the same gettext catalogue as the report) and become <out>.htm
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from pathlib import Path
 
 from bench import __version__
 from bench.render import i18n, outputs
+from bench.render.facts import old_device
 from bench.render.i18n import _, current, pgettext
-from bench.render.text import (ci_points, interval_text, method_text, model_title, name_methods, p_value,
-                               percent, points)
+from bench.render.text import (ci_points, interval_text, long_date, method_text, model_title, name_methods,
+                               p_value, percent, points)
 from bench.results.compare import compare
 from bench.results.inference import REFERENCES
 from bench.results.paired import ALPHA, CONFIDENCE
@@ -54,6 +56,18 @@ def test_set_sentence(ts: dict) -> str:
             "what": what, "a": lang.format(a["images"], ","), "b": lang.format(b["images"], ",")}
     return _("The runs were evaluated on different test sets: their %(what)s differ. No paired test is possible; "
              "each run's accuracy is shown with its own interval.") % {"what": what}
+
+
+def finished_text(iso: str | None) -> str:
+    """When a run finished, as a reader writes it (the manifest's ISO 8601 time, in UTC, to the minute):
+    2026-12-02, 04:29 UTC in English; the Solar Hijri date beside the Gregorian one in Persian."""
+    lang = current()
+    try:
+        when = dt.datetime.fromisoformat(iso).astimezone(dt.timezone.utc)
+    except (TypeError, ValueError):
+        return _("not recorded") if not iso else lang.ltr(iso)
+    return _("%(date)s, %(time)s UTC") % {"date": long_date(when.date().isoformat()),
+                                          "time": lang.digits_only(when.strftime("%H:%M"))}
 
 
 def seed_words(r: dict, model: str, *, at_seed: bool = True) -> tuple[str, str]:
@@ -173,14 +187,20 @@ def worded(summary: dict) -> dict:
     s["decision_rule"] = decision_rule()
     for side in ("a", "b"):
         s[side]["titles"] = {m: model_title(t) for m, t in s[side]["titles"].items()}
+    for side in ("a", "b"):
+        s[side]["finished_text"] = finished_text(s[side].get("finished_at"))
+        # the device in words, as the report's setup gives it ("x86_64 CPU, 2 threads" was printed in English)
+        name = s[side].get("device_name")
+        s[side]["device_text"] = old_device(name) if name else current().ltr(s[side].get("device_type") or "")
     for model, e in s["models"].items():
         e["title"] = model_title(e["title"])
+        title = e["title"]
         e["not_compared"] = [{"seed": nc["seed"], "reason": not_compared_reason(nc)} for nc in e["not_compared"]]
         for r in e.get("per_seed", []):
-            r["verdict"], r["sentence"] = seed_words(r, model)
+            r["verdict"], r["sentence"] = seed_words(r, title)
             r["mcnemar"]["test"] = method_text(r["mcnemar"]["test"], summary["bootstrap_resamples"])
         if e.get("overall"):
-            e["overall"]["verdict"], e["overall"]["sentence"] = overall_words(e["overall"], model)
+            e["overall"]["verdict"], e["overall"]["sentence"] = overall_words(e["overall"], title)
             e["degenerate_sentences"] = [
                 _("%(side)s seed %(seed)s is degenerate (%(rule)s), left out of the test") % {
                     "side": side.upper(), "seed": current().integer(d["seed"]),
@@ -188,14 +208,14 @@ def worded(summary: dict) -> dict:
                     else _("non-finite training loss")} for side in ("a", "b") for d in e["degenerate"][side]]
         elif "overall" in e:
             e["sentence"] = _("%(model)s: no healthy seed in one of the runs; nothing to compare.") % {
-                "model": current().isolate(model)}
+                "model": current().isolate(title)}
         if "unpaired" in e:
             side = e.pop("missing_side")
             if e["unpaired"]:
-                e["unpaired"]["verdict"], e["unpaired"]["sentence"] = unpaired_words(e["unpaired"], model)
+                e["unpaired"]["verdict"], e["unpaired"]["sentence"] = unpaired_words(e["unpaired"], title)
             else:
                 e["sentence"] = _("%(model)s: no complete seed in %(side)s; nothing to compare.") % {
-                    "model": current().isolate(model), "side": side}
+                    "model": current().isolate(title), "side": side}
     name_methods(s["models"])
     s["differences_headline"] = differences_headline(s)
     return s

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import io
+import math
+import re
 import shlex
 import statistics
 
@@ -16,8 +18,10 @@ from bench.data.samples import grid_without_labels
 from bench.engine.env import SHARED_LOAD_SHARE, shared_machine
 from bench.protocol import study_kwargs
 from bench.render.i18n import _, current, ngettext, pgettext
-from bench.render.text import (OPTIMIZER_NAMES, capitalised, count, iso_date, iso_time, join, method_text, num,
-                               percent, phases_text, recorded_text, split_name, status_name, time_text, titles)
+from bench.render.text import (OPTIMIZER_NAMES, capitalised, compile_text, count, iso_date, iso_time, join,
+                               method_text, num, percent, phases_text, pipeline_name, recorded_text, split_name,
+                               status_name, time_text, titles, model_title)
+from bench.results import stats
 from bench.render.transfer import backbone, head_chain
 from bench.rundir.rundir import Artifacts
 
@@ -28,6 +32,8 @@ ADAM_DEFAULT_LR = 1e-3    # torch.optim.Adam's default learning rate
 # at least two: it is shown beside the mean, not averaged into it.
 WARMUP_FACTOR = 1.5
 GIB = 2 ** 30
+# The sample grid's printed height at most (mm): beside the setup's small tables, not a page of its own.
+SAMPLE_GRID_MM = 78
 
 
 def data_facts(artifacts: Artifacts) -> dict:
@@ -72,16 +78,20 @@ def data_facts(artifacts: Artifacts) -> dict:
 
 def sample_grid(png: bytes | None, rows: int) -> dict | None:
     """samples.png without its baked-in English names (bench.data.samples.grid_without_labels), for the setup to
-    print beside the class names in the report's language: a data: URI and the printed height of one row (mm)."""
+    print beside the class names in the report's language: a data: URI, its printed width and the printed height of
+    one row (mm), at its own resolution or smaller, to at most SAMPLE_GRID_MM high."""
     crop = grid_without_labels(png) if png else None
     if crop is None or rows < 1:
         return None
     from PIL import Image
 
     with Image.open(io.BytesIO(crop)) as image:
-        height_mm = image.height / image.info.get("dpi", (200, 200))[1] * 25.4
+        dpi = image.info.get("dpi", (200, 200))
+        width_mm, height_mm = image.width / dpi[0] * 25.4, image.height / dpi[1] * 25.4
+    scale = min(1.0, SAMPLE_GRID_MM / height_mm)
     # The report's figures are data: URIs (bench.render.report.figure_uri, which this lower module cannot import).
-    return {"uri": "data:image/png;base64," + base64.b64encode(crop).decode(), "row_mm": height_mm / rows}
+    return {"uri": "data:image/png;base64," + base64.b64encode(crop).decode(), "width_mm": width_mm * scale,
+            "row_mm": height_mm * scale / rows}
 
 
 def augmentation_text(data: dict) -> str:
@@ -103,14 +113,26 @@ def weights(artifacts: Artifacts) -> dict:
         source = rec.get("source") or compute.get("weights_source") or ""
         if not source and backbone(artifacts.of(name)[0].config) is None:
             continue
-        if source == NO_WEIGHTS:
-            shown = _("none (random initialisation, %(option)s)") % {"option": current().ltr("--no-pretrained")}
-        else:
-            shown = current().ltr(source)
-        out[name] = {"source": shown if source else _("not recorded"),
+        shown = weights_source(source)
+        out[name] = {"title": model_title(artifacts.of(name)[0].config.get("title") or name),
+                     "source": shown if source else _("not recorded"),
                      "sha256": rec.get("sha256") or compute.get("weights_sha256"),
                      "pretrained": bool(source) and not source.startswith("none")}
     return out
+
+
+def weights_source(source: str) -> str:
+    """A recorded weights source (bench.models.vgg.resolve_vgg_weights: "file NAME", "torchvision NAME", NO_WEIGHTS)
+    in words of the active language, its file or weights name as code."""
+    lang = current()
+    kind, _sep, name = source.partition(" ")
+    if source == NO_WEIGHTS:
+        return _("none (random initialisation, %(option)s)") % {"option": lang.ltr("--no-pretrained")}
+    if kind == "file" and name:
+        return _("file %(name)s") % {"name": lang.ltr(name)}
+    if kind == "torchvision" and name:
+        return _("%(name)s from %(library)s") % {"name": lang.ltr(name), "library": lang.ltr(kind)}
+    return lang.ltr(source)
 
 
 def description(name: str, cfg: dict, weights: dict | None) -> str:
@@ -136,7 +158,7 @@ def description(name: str, cfg: dict, weights: dict | None) -> str:
     head = head_chain(cfg)
     if head:
         text = _("%(description)s, head %(head)s") % {"description": text,
-                                                      "head": lang.ltr(lang.digits_only(head.replace("→", "-")))}
+                                                      "head": lang.ltr(head.replace("→", "-"))}
     return text
 
 
@@ -188,7 +210,7 @@ def protocol_rows(name: str, cfg: dict, data: dict, weights: dict | None, depart
         rows.append({"key": "weights", "label": _("pretrained weights"), "lines": [weights["source"]]})
     pipeline = compute.get("pipeline")
     rows.append({"key": "pipeline", "label": _("input pipeline"),
-                 "lines": [lang.isolate(pipeline) if pipeline else _("not recorded")]})
+                 "lines": [pipeline_name(pipeline) if pipeline else _("not recorded")]})
     rows.append({"key": "loss", "label": _("loss"), "lines": [_("cross-entropy")]})
     # Departures are listed once, on page 1 (the banner); the spec's note goes to protocol_tables' notes.
     return rows
@@ -227,13 +249,13 @@ def run_record(artifacts: Artifacts, models: list[dict]) -> dict:
     first = configs[0] if configs else {}
     precision = first.get("precision", options.get("precision"))
     pipeline = first.get("pipeline", options.get("pipeline"))
-    compile_mode = first.get("compile", options.get("compile")) or "none"
+    compile_mode = first.get("compile", options.get("compile"))
     channels_last = [m["title"] for m, c in zip(models, configs) if c.get("channels_last")]
     compute = [_("%(precision)s precision") % {"precision": lang.isolate(precision)} if precision else None,
-               _("%(pipeline)s input pipeline") % {"pipeline": lang.isolate(pipeline)} if pipeline else None,
+               _("%(pipeline)s input pipeline") % {"pipeline": pipeline_name(pipeline)} if pipeline else None,
                _("%(option)s for %(models)s") % {"option": lang.ltr("channels_last"), "models": titles(channels_last)}
                if channels_last else None,
-               lang.ltr(f"torch.compile {compile_mode}")]
+               compile_text(compile_mode) if compile_mode else None]
     profile = (first.get("profile") or manifest.get("profile") or {}).get("name")
     wall_scale, wall_unit, wall_digits = time_unit(walls)
     train_scale, train_unit, train_digits = time_unit([r["train_seconds"] for r in rows
@@ -263,7 +285,11 @@ def run_record(artifacts: Artifacts, models: list[dict]) -> dict:
 
 
 def comparison_facts(summary: dict) -> dict:
-    """Which interval methods the comparison table uses, and for which models (by their healthy seeds)."""
+    """Which interval methods the comparison table uses, and for which models (by their healthy seeds): the
+    caption's first sentences, true for every mix of seed counts. Three or more seeds: an interval over seeds;
+    two: none (bench.results.inference.MIN_SEEDS_INTERVAL; the table shows mean ± SD only); one: intervals over
+    the test images. ("methods": the bracketed methods alone, empty where no model has brackets.)"""
+    lang = current()
     n = {e["title"]: e["aggregate"]["accuracy"]["n"] for e in summary["models"].values() if "aggregate" in e}
     multi = [t for t, k in n.items() if k >= 3]
     two = [t for t, k in n.items() if k == 2]
@@ -273,15 +299,21 @@ def comparison_facts(summary: dict) -> dict:
         t = method_text("t_seeds_plus_test_set")
         parts.append(t if not (single or two) else _("%(method)s for %(models)s") % {"method": t,
                                                                                       "models": titles(multi)})
-    if two:
-        parts.append(_("none over two seeds for %(models)s (too few for an interval over seeds)") % {
-            "models": titles(two)})
     if single:
         text = _("%(wilson)s for accuracy and %(bootstrap)s for the macro averages") % {
             "wilson": method_text("wilson"), "bootstrap": method_text("bootstrap", summary["bootstrap"]["resamples"])}
         parts.append(text if not (multi or two) else _("%(methods)s for %(models)s, trained with one seed") % {
             "methods": text, "models": titles(single)})
-    return {"methods": pgettext("clause separator", "; ").join(parts), "multi": bool(multi or two),
+    methods = pgettext("clause separator", "; ").join(parts)
+    sentences = [_("Test-set results: mean ± standard deviation over seeds.") if multi or two
+                 else _("Test-set results.")]
+    if parts:
+        sentences.append(_("Brackets: %(conf)s intervals, by %(methods)s; the loss has none.") % {
+            "conf": percent(lang.plain(100 * stats.CONFIDENCE)), "methods": methods})
+    if two:
+        sentences.append(_("No brackets for %(models)s: two seeds are too few for an interval over seeds.") % {
+            "models": titles(two)} if parts else _("No brackets: two seeds are too few for an interval over seeds."))
+    return {"methods": methods, "multi": bool(multi or two), "caption": " ".join(sentences),
             "any_reference": any(e.get("reference") for e in summary["models"].values())}
 
 
@@ -327,7 +359,7 @@ def machine_facts(manifest: dict) -> dict:
     not_recorded = _("not recorded")
     if rec is None:
         old = manifest.get("device_name") or manifest.get("device")
-        return {"recorded": False, "device": lang.ltr(old) if old else not_recorded, "cpu": None,
+        return {"recorded": False, "device": old_device(old) if old else not_recorded, "cpu": None,
                 "os": not_recorded, "memory": not_recorded, "shared": None, "shared_text": not_recorded}
 
     def gib(n):
@@ -365,14 +397,29 @@ def machine_facts(manifest: dict) -> dict:
                              "threads).") % {"share": percent(lang.format(100 * SHARED_LOAD_SHARE, ".0f"))}}
 
 
+def old_device(text: str) -> str:
+    """The one-line device string of a run directory older than the machine record, in words of the active
+    language where it has bench.engine.env.device_name's CPU form ("x86_64 CPU, 2 threads"); else as recorded."""
+    lang = current()
+    cpu = re.fullmatch(r"(.+) CPU, (\d+) threads", text)
+    if cpu is None:
+        return lang.ltr(text)
+    n = int(cpu.group(2))
+    return ngettext("%(cpu)s CPU, %(n)s torch thread", "%(cpu)s CPU, %(n)s torch threads", n) % {
+        "cpu": lang.ltr(cpu.group(1)), "n": lang.integer(n)}
+
+
 def time_unit(values: list[float]) -> tuple[float, str, int]:
-    """One unit for a column of durations, chosen by its largest value: (seconds per unit, name, decimals)."""
+    """One unit for a column of durations, by its largest value: (seconds per unit, name, decimals); decimals
+    grow (up to 3) until a smallest value under 0.1 shows two significant digits (a 0.6 s MLP beside a 40-min VGG16)."""
     top = max(values, default=0.0)
-    if top < 120:
-        return 1.0, pgettext("time unit", "s"), 1
-    if top < 7200:
-        return 60.0, pgettext("time unit", "min"), 1
-    return 3600.0, pgettext("time unit", "h"), 2
+    units = [(1.0, pgettext("time unit", "s"), 1), (60.0, pgettext("time unit", "min"), 1),
+             (3600.0, pgettext("time unit", "h"), 2)]
+    scale, unit, digits = units[0] if top < 120 else units[1] if top < 7200 else units[2]
+    smallest = min((v for v in values if v > 0), default=None)
+    if smallest is not None and smallest / scale < 0.1:
+        digits = max(digits, min(3, 1 - math.floor(math.log10(smallest / scale))))
+    return scale, unit, digits
 
 
 def warmup_outliers(times: dict[int, float]) -> set[int]:

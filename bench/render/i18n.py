@@ -17,7 +17,9 @@ Right-to-left languages: anything inserted into a sentence that is not a word of
 built in Python, the summary JSON, matplotlib, the terminal, HTML attributes) it is wrapped in
 Unicode isolates (LRI/RLI ... PDI), which Pango/FriBidi, browsers and matplotlib all honour; in
 the HTML the same text is markup: `<bdi dir="ltr" class="ltr">…</bdi>` (isolate_html, the `__html__`
-of what `isolate`/`ltr` return, and `markup()` for a whole sentence), so that the
+of what `isolate`/`ltr` return, and `markup()`, the Jinja environment's finalize, for every printed value,
+sentences built in Python included; an attribute or <title> takes attribute_text, the `plain_text` filter,
+and keeps Unicode isolates), so that the
 page says what is left to right and CSS can keep it on one line (style-rtl.css: `bdi.nb` never
 breaks). A translator marks a Latin phrase of a msgstr ("bench %(version)s") with LRI ... PDI around
 it (Message: <bdi>s in a template where the message has placeholders, Unicode isolates otherwise). In English nothing is added, and negative numbers take the minus sign U+2212.
@@ -37,6 +39,8 @@ import re
 import unicodedata
 from decimal import Decimal
 from pathlib import Path
+
+import markupsafe
 
 from bench.render.assets import TEMPLATES_DIR
 
@@ -138,13 +142,43 @@ def controls_to_markup(html: str) -> str:
     return "".join(out[0])
 
 
+class AttributeText(markupsafe.Markup):
+    """Escaped text for an attribute or <title>, isolates as Unicode controls (attribute_text)."""
+
+    __slots__ = ()
+
+
+_BDI_OPEN = re.compile(r'<bdi(?: dir="(ltr|rtl)")?[^>]*>')
+
+
+def markup_to_text(html: str) -> str:
+    """The reverse of controls_to_markup, for an attribute: <bdi> elements become Unicode isolates and any
+    other tag is dropped; the text stays escaped."""
+    html = _BDI_OPEN.sub(lambda m: {"ltr": LRI, "rtl": RLI}.get(m.group(1), FSI), html)
+    return re.sub(r"<[^>]*>", "", html.replace("</bdi>", PDI))
+
+
+def attribute_text(value) -> AttributeText:
+    """A value as the text of an HTML attribute or of <title> (the `plain_text` filter): escaped, its
+    isolates Unicode controls (an element there would be printed as text or break the page), and left
+    as it is by `markup`, the Jinja environment's finalize."""
+    if value is None:
+        return AttributeText("")
+    html = value.__html__() if hasattr(value, "__html__") else str(markupsafe.escape(value))
+    return AttributeText(markup_to_text(str(html)))
+
+
 def markup(value) -> "markupsafe.Markup":
     """A value as HTML: plain text escaped, markup kept, and every Unicode isolate in it as a <bdi>
-    element (what a template prints; also the Jinja environment's `finalize`)."""
+    element: the Jinja environment's `finalize`, so that a sentence built in Python (a verdict, a fact,
+    a list of names) prints its names and signed numbers as <bdi>s that style-rtl.css keeps on one line.
+    An AttributeText (the plain_text filter) is left as it is."""
     import markupsafe
 
     if value is None:
         return markupsafe.Markup("")
+    if isinstance(value, AttributeText):
+        return value
     if hasattr(value, "__html__"):
         html = value.__html__()
     else:

@@ -67,13 +67,17 @@ def summary_path(out: Path) -> Path:
 
 def environment(language: i18n.Language | None = None):
     """The Jinja2 environment of every page: autoescape, StrictUndefined, the i18n extension with the
-    language's catalogue ({% trans %}, _(), ngettext(), pgettext()) and number filters in its digits."""
+    language's catalogue ({% trans %}, _(), ngettext(), pgettext()) and number filters in its digits.
+
+    Every printed value passes through i18n.markup (finalize): the Unicode isolates of a sentence built in
+    Python become <bdi> elements, which the PDF engine keeps whole and style-rtl.css keeps on one line.
+    An attribute or <title> takes `| plain_text` instead (isolates stay Unicode controls there)."""
     import jinja2
 
     lang = language or i18n.current()
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                             extensions=["jinja2.ext.i18n"])
+                             extensions=["jinja2.ext.i18n"], finalize=i18n.markup)
     # One message per sentence whatever the template's line breaks (also how tests/test_i18n.py extracts).
     env.policies["ext.i18n.trimmed"] = True
     env.install_gettext_translations(lang, newstyle=True)
@@ -97,6 +101,7 @@ def environment(language: i18n.Language | None = None):
     env.filters["duration"] = with_lang(text.duration)
     env.filters["iso"] = lambda v: lang.isolate(v)
     env.filters["ltr"] = lambda v: lang.ltr(v)
+    env.filters["plain_text"] = i18n.attribute_text
     # Joins keeping markup (a translated message) and escaping plain text, like {{ }} does.
     env.filters["jlist"] = lambda items: markupsafe.Markup(lang.pgettext("list separator", ", ")).join(items)
     env.filters["jlist_and"] = lambda items: markupsafe.Markup(lang.join(markupsafe.escape(i) for i in items))

@@ -1,16 +1,17 @@
 """Every figure of the project, drawn with matplotlib/seaborn.
 
-Charts are SVG, drawn at their printed size: a figure's size in inches is its size on the
-page (the report never scales a chart), so the 7 pt set here is 7 pt on paper. No chart is
-wider than the report's text block (`TEXT_WIDTH_IN`) and no text in one is smaller than
-`MIN_FONT_PT`. Text is stored as glyph outlines, so a chart looks the same wherever it is
-opened, whatever fonts that machine has. Photographs (the gallery of mistakes) are PNG at
-`DPI`; the sample grid is bench.data.samples'.
+Charts are drawn at their printed size: a figure's size in inches is its size on the page (the report
+never scales a chart), so the 7 pt set here is 7 pt on paper. No chart is wider than the report's text
+block (`TEXT_WIDTH_IN`) and no text in one is smaller than `MIN_FONT_PT`. Photographs (the gallery of
+mistakes) are PNG; the sample grid is bench.data.samples'.
 
-Each chart has a `*_figure` function that returns the matplotlib figure (what the tests
-inspect) and a `*_svg` function that returns its bytes. The bytes depend only on the data:
-fixed ids (`svg.hashsalt`) and no date, so the same artifacts give the same report; inside a
-report's render (bench.render.cache.figures) they come from the cache when they were drawn before.
+Each chart has a `*_figure` function (the figure, what tests inspect) and two byte forms (`_forms`): `*_png`
+at `DPI`, what the report prints, and `*_svg`, outlines with each text beside them as a comment (what tests
+read). PNG because WeasyPrint draws an SVG into the PDF path by path, glyph by glyph: on a 4-model x 5-seed
+smoke report PNG at 200 dpi halved the PDF drawing (5.6 to 2.8 s CPU), for 0.7 MB more and the same
+legibility. Bytes depend only on the data (fixed ids, no date), so the same artifacts give the same report.
+The report asks bench.render.charts for them, which imports this module (matplotlib, seaborn and, with it,
+scipy and pandas: ~2 s) only when its cache lacks a chart.
 
 Right-to-left languages, one convention for every figure of several panels (learning curves,
 confusion matrices, the gallery of mistakes): panels follow the page's reading order, the first
@@ -34,15 +35,12 @@ from matplotlib import ticker  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from bench.render.cache import figure as cached_figure  # noqa: E402
 from bench.render.i18n import _, activated, current, font_files, ngettext  # noqa: E402
 from bench.render.text import percent  # noqa: E402
 
 DPI = 200  # PNG resolution; report_templates/style.css prints PNGs at this resolution (image-resolution)
 TEXT_WIDTH_IN = 6.95  # the report's text block is 178 mm (7.01 in); keep a hair of room
 MIN_FONT_PT = 7.0
-# Fixed metadata keeps the PNG bytes, and so the report, identical across runs.
-_PNG_META = {"Software": None}
 _SVG_META = {"Date": None, "Creator": None}
 
 # Font sizes in points at printed size.
@@ -174,11 +172,29 @@ def _svg(fig) -> bytes:
     return buf.getvalue()
 
 
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", pad_inches=0.02, metadata=_PNG_META)
+def _png(fig, *, tight: bool = False) -> bytes:
+    """PNG at DPI in RGB: the background is opaque white, and WeasyPrint would write an alpha channel into the PDF
+    as a second image, decoded and compressed again at every render; no Software tag (the same bytes everywhere).
+    Charts keep the figure's own size, so they print at their drawn size; `tight` crops (the gallery)."""
+    from PIL import Image
+
+    buf, out = io.BytesIO(), io.BytesIO()
+    with plt.rc_context(_style()):
+        fig.savefig(buf, format="png", dpi=DPI, **({"bbox_inches": "tight", "pad_inches": 0.02} if tight else {}))
     plt.close(fig)
-    return buf.getvalue()
+    Image.open(buf).convert("RGB").save(out, format="PNG", dpi=(DPI, DPI))
+    return out.getvalue()
+
+
+def _forms(figure_fn):
+    """A chart's two byte forms, `<name>_png` and `<name>_svg`, each drawn by `figure_fn` and cached."""
+    def form(write, suffix):
+        def chart(*args, **kwargs) -> bytes:
+            return write(figure_fn(*args, **kwargs))
+        chart.__name__ = chart.__qualname__ = figure_fn.__name__.removesuffix("_figure") + suffix
+        chart.__doc__ = figure_fn.__doc__
+        return chart
+    return form(_png, "_png"), form(_svg, "_svg")
 
 
 def _fitted_legend(fig, handles, labels, *, ncol: int, **kwargs):
@@ -202,17 +218,6 @@ def text_sizes(fig) -> list[tuple[str, float]]:
     fig.canvas.draw()  # tick labels exist only once drawn
     return [(t.get_text(), t.get_fontsize()) for t in fig.findobj(matplotlib.text.Text)
             if t.get_visible() and t.get_text().strip()]
-
-
-def svg_size_pt(svg: bytes) -> tuple[float, float]:
-    """Width and height of an SVG written by this module, in points (its printed size)."""
-    import re
-
-    head = svg[:2000].decode("utf-8", "replace")
-    m = re.search(r'<svg[^>]*?width="([\d.]+)pt"[^>]*?height="([\d.]+)pt"', head, re.S)
-    if not m:
-        raise ValueError("not an SVG sized in points")
-    return float(m.group(1)), float(m.group(2))
 
 
 # ----------------------------------------------------------------------------- photographs
@@ -249,12 +254,9 @@ def _mistakes(images, captions, cols, col_w, img, row_h, width, height):
     return fig
 
 
-@cached_figure
 def mistakes_png(images: np.ndarray, captions: list[str]) -> bytes:
     """The gallery of confident mistakes as PNG (photographs stay raster)."""
-    fig = mistakes_figure(images, captions)
-    with plt.rc_context(_style()):
-        return _png(fig)
+    return _png(mistakes_figure(images, captions), tight=True)
 
 
 # ----------------------------------------------------------------------------- charts
@@ -314,10 +316,7 @@ def learning_curves_figure(histories: list[list[dict]], *, phase_starts: list[in
     return fig
 
 
-@cached_figure
-def learning_curves_svg(histories: list[list[dict]], *, phase_starts: list[int], title: str | None = None,
-                        augmented: bool = True) -> bytes:
-    return _svg(learning_curves_figure(histories, phase_starts=phase_starts, title=title, augmented=augmented))
+learning_curves_png, learning_curves_svg = _forms(learning_curves_figure)
 
 
 def _cell_pt(values: np.ndarray, fmt: str) -> float:
@@ -348,7 +347,7 @@ def confusion_figure(cm: np.ndarray, classes: list[str], *, note: str | None = N
     """Counts and row-normalised (recall per true class) heatmaps: side by side, or one above the
     other when the counts are too wide for two matrices to fit the text width at 7 pt. In a
     right-to-left language the counts stand on the right with the class names on their right
-    (the module's convention for panels)."""
+    (the module's convention for panels). `note` goes beside "counts" in its title ("seed 0")."""
     cm = np.asarray(cm)
     rows = cm.sum(1, keepdims=True)
     pct = 100 * np.divide(cm, rows, out=np.zeros_like(cm, dtype=float), where=rows > 0)
@@ -390,10 +389,7 @@ def confusion_figure(cm: np.ndarray, classes: list[str], *, note: str | None = N
     return fig
 
 
-@cached_figure
-def confusion_svg(cm: np.ndarray, classes: list[str], *, note: str | None = None) -> bytes:
-    """`note` goes beside "counts" in that matrix's title, e.g. "seed 0" or "summed over 3 seeds"."""
-    return _svg(confusion_figure(cm, classes, note=note))
+confusion_png, confusion_svg = _forms(confusion_figure)
 
 
 def per_class_f1_figure(table: dict[str, dict[str, float]], classes: list[str]):
@@ -415,9 +411,7 @@ def per_class_f1_figure(table: dict[str, dict[str, float]], classes: list[str]):
     return fig
 
 
-@cached_figure
-def per_class_f1_svg(table: dict[str, dict[str, float]], classes: list[str]) -> bytes:
-    return _svg(per_class_f1_figure(table, classes))
+per_class_f1_png, per_class_f1_svg = _forms(per_class_f1_figure)
 
 
 def _bin_counts(c: dict) -> np.ndarray | None:
@@ -495,6 +489,4 @@ def reliability_figure(curves: dict[str, dict], *, few: int | None = None):
     return fig
 
 
-@cached_figure
-def reliability_svg(curves: dict[str, dict], *, few: int | None = None) -> bytes:
-    return _svg(reliability_figure(curves, few=few))
+reliability_png, reliability_svg = _forms(reliability_figure)

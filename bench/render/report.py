@@ -19,7 +19,7 @@ import numpy as np
 from bench import ARTIFACT_FORMAT, __version__
 from bench.errors import BenchError
 from bench.protocol import REFERENCE
-from bench.render import cache, facts, i18n, outputs, plots
+from bench.render import cache, charts, facts, i18n, outputs
 from bench.render.i18n import N_, _, current
 from bench.render.text import join, long_date, percent, recorded_text
 from bench.render.verdicts import worded_summary
@@ -49,10 +49,9 @@ CIFAR10_CLASSES = (N_("airplane"), N_("automobile"), N_("bird"), N_("cat"), N_("
 
 
 def figure_uri(data: bytes) -> str:
-    """A figure as a data: URI: SVG (the charts) or PNG (the photographs), told apart by their bytes.
-
-    Charts are SVG drawn at their printed size (bench.render.plots) and the stylesheet never scales
-    them; PNGs print at plots.DPI (style.css, image-resolution).
+    """A figure as a data: URI: PNG (the charts and photographs the report prints) or SVG, told apart by their
+    bytes. Charts are drawn at their printed size (bench.render.plots, which says why PNG) and PNGs print at
+    plots.DPI (style.css, image-resolution), so the stylesheet never scales a chart.
     """
     if data[:8] == b"\x89PNG\r\n\x1a\n":
         mime = "image/png"
@@ -78,7 +77,7 @@ def mistake_gallery(run: SeedRun, classes: list[str], test_images: np.ndarray | 
     captions = [_("%(true)s\n→ %(predicted)s\n%(confidence)s") % {
         "true": recorded_text(classes[y[i]]), "predicted": recorded_text(classes[pred[i]]),
         "confidence": percent(lang.format(conf[i] * 100, ".0f"), space=False)} for i in top]
-    return figure_uri(plots.mistakes_png(test_images[top], captions)) if len(top) else None
+    return figure_uri(charts.mistakes_png(test_images[top], captions)) if len(top) else None
 
 
 def load_test_images(data_dir: Path | None) -> tuple[np.ndarray | None, str]:
@@ -109,7 +108,8 @@ def artifact_files(artifacts: Artifacts) -> list[dict]:
         # Reports written into the run directory are outputs of this stage, not artifacts.
         if len(rel.parts) == 1 and rel.name.endswith((".pdf", ".html", ".summary.json", ".lock")):
             continue
-        files.append({"path": str(rel), "bytes": path.stat().st_size, "sha256": layout.sha256_file(path)})
+        files.append({"path": str(rel), "bytes": path.stat().st_size,
+                      "sha256": cache.file_sha256(path, layout.sha256_file)})  # checkpoints: hashed once
     return files
 
 
@@ -131,12 +131,12 @@ def model_context(name: str, number: int, runs: list[SeedRun], entry: dict, summ
          "description": facts.description(name, cfg, weights.get(name)),
          "weights": weights.get(name)}
     if histories:
-        m["curves"] = figure_uri(plots.learning_curves_svg(histories, phase_starts=phase_starts,
+        m["curves"] = figure_uri(charts.learning_curves_png(histories, phase_starts=phase_starts,
                                                            augmented=spec.get("augment", True)))
     if "confusion" in entry:
         cm = np.array(entry["confusion"]["counts"])
         seed = entry["confusion"]["seed"]
-        m["confusion_png"] = figure_uri(plots.confusion_svg(cm, [class_names[c] for c in classes],
+        m["confusion_png"] = figure_uri(charts.confusion_png(cm, [class_names[c] for c in classes],
                                                             note=_("seed %(seed)s") % {"seed": lang.integer(seed)}))
         first = next(r for r in runs if r.status == "complete")
         m["gallery"] = mistake_gallery(first, classes, test_images)
@@ -182,9 +182,9 @@ def build_context(artifacts: Artifacts, summary: dict, *, title: str | None, aut
         "transfer": transfer_facts(summary, models, data), "optimisers": facts.optimiser_facts(models),
         "samples": figure_uri(artifacts.samples_png) if artifacts.samples_png else None,
         "manifest": artifacts.manifest,
-        "f1_chart": figure_uri(plots.per_class_f1_svg(f1_table, [class_names[c] for c in classes]))
+        "f1_chart": figure_uri(charts.per_class_f1_png(f1_table, [class_names[c] for c in classes]))
         if len(f1_table) else None,
-        "reliability": figure_uri(plots.reliability_svg(reliability)) if reliability else None,
+        "reliability": figure_uri(charts.reliability_png(reliability)) if reliability else None,
         "conf": percent(lang.plain(100 * stats.CONFIDENCE)),
         "gallery_note": gallery_note, "ece_bins": stats.ECE_BINS, "files": artifact_files(artifacts),
         "few_per_bin": learning.FEW_PER_BIN, "min_seeds_interval": inference.MIN_SEEDS_INTERVAL,

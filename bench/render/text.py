@@ -11,8 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from bench.render.i18n import N_, _, current, ngettext, pgettext
+from bench.render.i18n import LRI, N_, NOBREAK_CHARS, PDI, RLI, FSI, _, current, ngettext, pgettext
 from bench.results import stats
+
+# The joint of a number and its unit ("10.0 %", "3.2 s") and a short name never break across lines:
+# their spaces are no-break spaces (U+00A0), which WeasyPrint, browsers and the PDF's text all keep as spaces.
+NBSP = "\u00a0"
 
 # How an interval or test was computed; the summaries record the key, the reader reads the text.
 METHOD_TEXTS = {
@@ -67,16 +71,25 @@ def join(items) -> str:
     return current().join(items)
 
 
+def unbroken(text):
+    """`text` (a number with its unit, a short name) on one line: its spaces no-break spaces. Longer
+    texts (over i18n.NOBREAK_CHARS) and markup are left as they are; an isolate stays an isolate."""
+    s = str(text)
+    if " " not in s or "<" in s or len(s) > NOBREAK_CHARS:
+        return text
+    return type(text)(s.replace(" ", NBSP)) if isinstance(text, str) else s.replace(" ", NBSP)
+
+
 def titles(names) -> str:
-    """Model names listed in a sentence, each kept whole in right-to-left text."""
+    """Model names listed in a sentence, each kept whole (one line; one isolate in right-to-left text)."""
     lang = current()
-    return lang.join(lang.isolate(t) for t in names)
+    return lang.join(unbroken(lang.isolate(t)) for t in names)
 
 
 def percent(number: str, *, space: bool = True) -> str:
-    """A formatted number with the language's percent sign: '52.0 %' (English), '۵۲٫۰٪' (Persian)."""
-    return (pgettext("percent", "%(number)s %%") if space else pgettext("percent, compact", "%(number)s%%")) % {
-        "number": number}
+    """A formatted number with the language's percent sign: '52.0 %' (English, a no-break space), '۵۲٫۰٪'."""
+    return unbroken((pgettext("percent", "%(number)s %%") if space else pgettext("percent, compact", "%(number)s%%"))
+                    % {"number": number})
 
 
 def interval_text(low: str, high: str) -> str:
@@ -138,10 +151,10 @@ def duration(seconds) -> str:
     lang = current()
     seconds = float(seconds or 0)
     if seconds < 120:
-        return _("%(n)s s") % {"n": lang.format(seconds, ".1f")}
+        return unbroken(_("%(n)s s") % {"n": lang.format(seconds, ".1f")})
     if seconds < 7200:
-        return _("%(n)s min") % {"n": lang.format(seconds / 60, ".1f")}
-    return _("%(n)s h") % {"n": lang.format(seconds / 3600, ".2f")}
+        return unbroken(_("%(n)s min") % {"n": lang.format(seconds / 60, ".1f")})
+    return unbroken(_("%(n)s h") % {"n": lang.format(seconds / 3600, ".2f")})
 
 
 def square(side: int) -> str:
@@ -225,9 +238,14 @@ def recorded_text(text: str) -> str:
     translated = lang.gettext(text)
     if translated == text or lang.english:
         return text
-    # Numbers in the language's digits; digits of identifiers (conv3x3, VGG16, Dropout(0.5)) stay as written.
-    return re.sub(r"(?<![A-Za-z.\d])(?<![A-Za-z]\()\d+(?:\.\d+)?(?![A-Za-z\d])", lambda m: lang.number(m.group()),
-                  translated)
+    # Numbers in the language's digits; digits of identifiers (conv3x3, VGG16, Dropout(0.5)) stay as written, and
+    # so does everything the translator isolated (an architecture chain "3072-256-128-10" is code: Latin digits,
+    # left to right, by the report's convention).
+    number = re.compile(r"(?<![A-Za-z.\d])(?<![A-Za-z]\()\d+(?:\.\d+)?(?![A-Za-z\d])")
+    pieces = re.split(f"([{LRI}{RLI}{FSI}][^{PDI}]*{PDI})", translated)
+    out = "".join(piece if piece[:1] in (LRI, RLI, FSI) else number.sub(lambda m: lang.number(m.group()), piece)
+                  for piece in pieces)
+    return type(translated)(out) if isinstance(translated, str) and type(translated) is not str else out
 
 
 def model_title(title: str) -> str:
@@ -255,6 +273,23 @@ def phases_text(phases: list[dict]) -> str:
         for p in phases)
 
 
+def pipeline_name(value: str) -> str:
+    """An input pipeline's name (bench.config.Pipeline) as a word of the active language; an unknown one as code."""
+    names = {"fast": pgettext("input pipeline", "fast"), "torchvision": pgettext("input pipeline", "torchvision")}
+    return names.get(value) or current().ltr(value)
+
+
+def compile_text(mode: str | None) -> str:
+    """Whether and how the run used torch.compile (bench.config.CompileMode): "without torch.compile", or the
+    mode; option values are code, "default" a word."""
+    lang = current()
+    tool = lang.ltr("torch.compile")
+    if not mode or mode == "none":
+        return _("without %(compile)s") % {"compile": tool}
+    shown = pgettext("compile mode", "default") if mode == "default" else lang.ltr(mode)
+    return _("%(compile)s, mode %(mode)s") % {"compile": tool, "mode": shown}
+
+
 def setting_value(value) -> str:
     lang = current()
     if isinstance(value, bool):
@@ -277,7 +312,7 @@ def departure_text(d: dict) -> str:
             "study_train": count(study["train"]), "study_val": count(study["val"]), "study_test": count(study["test"])}
     if what == "pipeline":
         return _("the %(pipeline)s input pipeline instead of the default %(default)s one") % {
-            "pipeline": lang.isolate(run), "default": lang.isolate(study)}
+            "pipeline": pipeline_name(run), "default": pipeline_name(study)}
     if what == "phases":
         epochs = sum(p["epochs"] for p in run)
         return ngettext("%(n)s epoch in learning-rate phases of %(phases)s instead of the full protocol's "

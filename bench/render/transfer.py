@@ -15,7 +15,6 @@ import statistics
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.models import registry
 from bench.protocol import DATA, get_profile, spec_for, study_kwargs
 from bench.render.i18n import _, current
 from bench.render.text import duration, interval_text, model_title, num, p_value, percent, signed
@@ -263,6 +262,8 @@ def cost_facts(model: dict, others: list[dict]) -> dict:
 def without_model(models: list[dict]) -> dict:
     """Sections (a) and (c) of a run with no model that starts from a pretrained backbone: which registered model
     would, and the command that adds it to this run directory."""
+    from bench.models import registry  # here, not at the top: bench.models imports torch (~2 s per report)
+
     entry = next((e for e in registry.entries() if e.weights is not None), None)
     first = models[0] if models else None
     root = run_root(first) if first else None
@@ -347,7 +348,7 @@ def transfer_facts(summary: dict, models: list[dict], data: dict) -> dict:
         "sha256": weights.get("sha256"), "frozen_blocks": fb, "blocks": blocks, "frozen": frozen, "tuned": tuned,
         "frozen_params": params["frozen"], "trainable_params": params["trainable"], "total_params": params["total"],
         "head_params": params["head"],
-        "head": lang.ltr(lang.digits_only(head)) if head else None,
+        "head": lang.ltr(head) if head else None,
         "lr_head": num(lr0), "lr_backbone": num(lr0 * scale), "scale": num(scale),
         "scaled": scale != 1, "drops": drops, "image_size": size, "native": native, "upsampled": size != native,
         "imagenet_ratio": num(round(IMAGENET_SIZE / size, 2)) if size < IMAGENET_SIZE else None,

@@ -27,8 +27,6 @@ accuracy has a 95 % interval wider than +-10 points (1.96 x 0.5 / sqrt(100) = 0.
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats as sps
-from scipy.special import softmax
 
 NEAR_CHANCE_FLOOR = 0.1
 FEW_PER_BIN = 100
@@ -84,6 +82,10 @@ def confidence_gap(labels: np.ndarray, logits: np.ndarray) -> dict:
     `logits`: (seeds, images, classes) of the healthy seeds on one test set. Each image's gap (confidence minus
     correctness) is averaged over the seeds first, so the interval's unit is the test image.
     """
+    # scipy here, not at the top: importing this module (the report's renderers do) stays cheap.
+    from scipy import stats as sps
+    from scipy.special import softmax
+
     probs = softmax(np.asarray(logits, dtype=np.float64), axis=-1)
     confidence = probs.max(-1)
     correct = (probs.argmax(-1) == np.asarray(labels)[None, :]).astype(np.float64)

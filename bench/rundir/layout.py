@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
+import hashlib
 import io
 import json
 import os
@@ -32,11 +33,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
-import torch
 
 from bench import ARTIFACT_FORMAT
 from bench.errors import BenchError
-from bench.models import registry
 
 MANIFEST = "manifest.json"
 DATASET = "dataset.json"
@@ -370,12 +369,18 @@ def read_predictions(path: Path, *, num_classes: int | None = None, n: int | Non
     return out
 
 
+# torch is imported by the two functions that write and read checkpoints, not by this module: the report and
+# `bench verify` read run directories through it and never touch a checkpoint, and torch costs ~2 s to import.
 def save_checkpoint(path: Path, state: dict) -> None:
+    import torch
+
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
 
 
 def load_checkpoint(path: Path) -> dict:
+    import torch
+
     try:
         # weights_only: a checkpoint is data, never code to run.
         with open_regular(path) as fh:
@@ -392,8 +397,12 @@ def load_checkpoint(path: Path) -> dict:
 
 
 def sha256_file(path: Path) -> str:
-    """SHA-256 of a run directory's file, opened without following a link (bench.models.registry hashes)."""
-    return registry.sha256_file(path, opener=open_regular)
+    """SHA-256 of a run directory's file, opened without following a link.
+
+    hashlib's own file reader rather than bench.models.registry.sha256_file (the same digest): the registry imports
+    torch, which a report, which hashes every file it lists, has no other use for."""
+    with open_regular(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def check_format(manifest: dict, path: Path) -> None:

@@ -153,9 +153,16 @@ def test_translator_isolates_become_markup_in_templates():
     # "bench 0.1.0" is one left-to-right unit (it used to read "0.1.0 bench" in the PDF): the translator's
     # isolate and the inserted value are both elements, nested (a Unicode isolate around an element fails)
     assert '<bdi dir="ltr" class="ltr nb">bench <bdi dir="ltr" class="ltr nb">0.1.0</bdi></bdi>' in html
-    # a message without placeholders keeps Unicode isolates: it may be an attribute
-    meta = env.from_string('<meta content="{{ _("CIFAR-10 classifiers: a reproducible benchmark") }}">').render()
-    assert "<bdi" not in meta and "\u2066CIFAR-10\u2069" in meta
+    # in an attribute (plain_text) isolates stay Unicode controls, whatever the value: message or sentence
+    meta = env.from_string('<meta content="{{ _("CIFAR-10 classifiers: a reproducible benchmark") | plain_text }}">'
+                           '<img alt="{{ _("learning curves of %(model)s", model=m | iso) | plain_text }}">').render(
+        m="CNN + BN")
+    assert "<bdi" not in meta and "\u2066CIFAR-10\u2069" in meta and "\u2066CNN + BN\u2069" in meta
+    # everywhere else (finalize) a sentence built in Python prints its isolates as <bdi> elements
+    sentence = fa.isolate("CNN + BN") + " یاد نگرفت"  # a plain str, as `_(...) % {...}` returns
+    assert type(sentence) is str
+    body = env.from_string("<p>{{ s }}</p>").render(s=sentence)
+    assert body == '<p><bdi dir="ltr" class="ltr nb">CNN + BN</bdi> یاد نگرفت</p>'
     with i18n.activated(fa):  # in Python the same message is text with Unicode isolates
         assert i18n._("report by bench %(version)s") % {"version": "0.1.0"} == (
             "گزارش ساخته‌شده با \u2066bench 0.1.0\u2069")

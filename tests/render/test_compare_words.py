@@ -30,12 +30,12 @@ def test_english_sentences_follow_the_numbers(tmp_path):
     e = s["models"]["mlp"]
     for r in e["per_seed"]:  # each seed: two trained networks, never a verdict about the runs
         assert r["verdict"] == "B's network more accurate"
-        assert r["sentence"].startswith("B's network is more accurate than A's for mlp (+")
+        assert r["sentence"].startswith("B's network is more accurate than A's for MLP (+")
         assert r["sentence"].endswith(f"at seed {r['seed']}.") and "mid-p McNemar p < 0.001" in r["sentence"]
         assert r["mcnemar"]["test"].startswith("mid-p McNemar test with Tango's score interval")
     o = e["overall"]  # the runs: the configuration-level test over 2 seeds of A and 3 of B, not paired
     assert o["verdict"] == "B more accurate"
-    assert o["sentence"].startswith("B is more accurate than A for mlp (+19.00 points [")
+    assert o["sentence"].startswith("B is more accurate than A for MLP (+19.00 points [")
     assert "over 2 seeds of A and 3 of B, unpaired: the runs do not share their seeds" in o["sentence"]
     assert s["test_set"]["sentence"].startswith("Both runs were evaluated on the same 1,000 test images")
     assert s["differences_headline"] == "no recorded setting differs between the runs"
@@ -46,7 +46,7 @@ def test_no_difference_names_why(tmp_path):
     s = worded(data(tmp_path, b_accuracies=(0.50, 0.52)))
     r = s["models"]["mlp"]["per_seed"][0]
     assert r["verdict"] == "networks not distinguished"
-    assert r["sentence"].startswith("The two networks of mlp are not distinguished (+0.00 points")
+    assert r["sentence"].startswith("The two networks of MLP are not distinguished (+0.00 points")
     o = s["models"]["mlp"]["overall"]  # the same seeds on both sides: paired by seed
     assert o["verdict"] == "no difference established" and "paired by seed" in o["sentence"]
     assert o["acc_diff_ci"] is None or o["acc_diff_ci"]["low"] <= 0 <= o["acc_diff_ci"]["high"]
@@ -64,7 +64,7 @@ def test_one_seed_a_side_is_not_tested_as_a_configuration(tmp_path):
 def test_unpaired_sentence_has_no_test(tmp_path):
     s = worded(data(tmp_path, b_accuracies=(0.8,), test=500, label_seed=7))
     u = s["models"]["mlp"]["unpaired"]
-    assert u["sentence"].startswith("Not paired for mlp (different test sets): A 51.00 % [")
+    assert u["sentence"].startswith("Not paired for MLP (different test sets): A 51.00 % [")
     assert "McNemar" not in u["sentence"] and u["verdict"] == "not paired; intervals disjoint (B higher)"
     assert "test-set digests and test labels differ (1,000 vs 500 images)" in s["test_set"]["sentence"]
 
@@ -111,3 +111,24 @@ def test_numbers_are_the_same_in_both_languages(tmp_path):
 @pytest.mark.parametrize("template", sorted(p.name for p in (Path(page.outputs.TEMPLATES_DIR)).glob("*.j2")))
 def test_no_template_names_the_transfer_model(template):
     assert not re.search("vgg", (Path(page.outputs.TEMPLATES_DIR) / template).read_text(), re.IGNORECASE)
+
+
+@pytest.mark.parametrize("code,wanted", [("en", "2026-12-02, 04:29 UTC"),
+                                         ("fa", "۱۱ آذر ۱۴۰۵ (۲ دسامبر ۲۰۲۶)، ساعت ۰۴:۲۹ به وقت UTC")])
+def test_finish_time_is_a_date_and_time_not_iso(tmp_path, code, wanted):
+    """The runs table gives when each run finished as a reader writes it (UTC, to the minute), in both languages."""
+    pytest.importorskip("jdatetime")
+    d = data(tmp_path)
+    d["a"]["finished_at"] = "2026-12-02T06:29:18.599+02:00"  # a local time: shown in UTC
+    d["a"]["device_name"] = "x86_64 CPU, 2 threads"  # an old run's device line: worded, not printed in English
+    lang = i18n.Language(code)
+    with i18n.activated(lang):
+        s = page.worded(d)
+    html = page.render_html(s, lang=lang, summary_name="c.summary.json")
+    row = re.search(r"<tr><th>[^<]*</th><td>([^\n]*?UTC[^\n]*?)</td><td>", html)
+    assert row and i18n.strip_bidi(re.sub(r"<[^>]+>", "", row.group(1))) == wanted
+    assert "T06:29" not in html and "+02:00" not in html
+    device = i18n.strip_bidi(s["a"]["device_text"])
+    assert device == ("x86_64 CPU, 2 torch threads" if code == "en" else "پردازندهٔ x86_64، ۲ ریسهٔ torch")
+    # the verdict sentences name a model by its title, as the tables do
+    assert "MLP" in i18n.strip_bidi(s["models"]["mlp"]["overall"]["sentence"])

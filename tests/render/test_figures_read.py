@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from bench.render import cache, i18n, plots
+from bench.render import cache, charts, i18n, plots
 from conftest import CLASSES
 
 
@@ -104,18 +104,40 @@ def test_figure_text_stays_inside_its_box(code, chart):
 def test_charts_from_the_cache_are_the_charts_drawn(tmp_path, monkeypatch):
     monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("BENCH_CACHE", raising=False)
-    drawn = plots.reliability_svg(CURVES)
+    drawn = plots.reliability_png(CURVES)
+    assert charts.reliability_png(CURVES) == drawn  # outside a report's render: drawn, nothing stored
+    assert not (tmp_path / "cache").exists()
     with cache.figures():
-        first = plots.reliability_svg(CURVES)
-        again = plots.reliability_svg(CURVES)
+        first = charts.reliability_png(CURVES)
+        again = charts.reliability_png(CURVES)
         with i18n.activated(i18n.Language("fa")):
-            persian = plots.reliability_svg(CURVES)
+            persian = charts.reliability_png(CURVES)
     assert drawn == first == again and persian != drawn  # a language is part of the key
     assert len(list((tmp_path / "cache" / "figures").iterdir())) == 2
     monkeypatch.setenv("BENCH_CACHE", "off")
     with cache.figures():
-        plots.reliability_svg({**CURVES, "VGG": CURVES["CNN"]})
+        charts.reliability_png({**CURVES, "VGG": CURVES["CNN"]})
     assert len(list((tmp_path / "cache" / "figures").iterdir())) == 2  # off: nothing read or written
+
+
+def test_a_report_from_the_cache_imports_no_plotting_library(tmp_path):
+    """A chart the cache holds costs no matplotlib, seaborn, scipy or pandas import (bench.render.charts)."""
+    import subprocess
+    import sys
+
+    code = f"""
+import os, sys
+os.environ["BENCH_CACHE_DIR"] = {str(tmp_path / "cache")!r}
+os.environ.pop("BENCH_CACHE", None)
+from bench.render import cache, charts
+curves = {CURVES!r}
+with cache.figures():
+    first = charts.reliability_png(curves)
+print(sorted(m for m in ("matplotlib", "seaborn", "scipy", "pandas") if m in sys.modules))
+"""
+    run = lambda: subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert run().strip() == "['matplotlib', 'pandas', 'scipy', 'seaborn']"  # a miss draws it
+    assert run().strip() == "[]"  # a hit imports none of them
 
 
 def same(a, b) -> bool:
@@ -149,3 +171,27 @@ def test_analysis_from_the_cache_is_the_analysis_and_never_written_into_the_run(
     assert tree_digest(tiny_run) == before
     # Another bench source or another run content is another key.
     assert cache.run_digest(tiny_run) == cache.run_digest(tiny_run)
+
+
+def test_a_files_digest_is_hashed_once_and_again_when_the_file_changes(tmp_path, monkeypatch):
+    """The appendix's SHA-256 of every run file (checkpoints: 70-160 MB each) comes from the cache while the file
+    is the same file, unchanged."""
+    import os
+
+    from bench.rundir import layout
+
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("BENCH_CACHE", raising=False)
+    path = tmp_path / "checkpoint.pt"
+    path.write_bytes(b"weights" * 1000)
+    calls = []
+
+    def digest(p):
+        calls.append(p)
+        return layout.sha256_file(p)
+
+    first = cache.file_sha256(path, digest)
+    assert first == layout.sha256_file(path) and cache.file_sha256(path, digest) == first and len(calls) == 1
+    path.write_bytes(b"other weights" * 1000)
+    os.utime(path, ns=(1, 1))
+    assert cache.file_sha256(path, digest) == layout.sha256_file(path) != first and len(calls) == 2

@@ -124,7 +124,7 @@ def test_numbers_in_persian_and_in_latin_digits():
     with i18n.activated(fa):
         assert text.percent(fa.format(52.04, ".1f")) == "۵۲٫۰٪"
         assert text.interval_text("۱", "۲") == "\u2066[۱، ۲]\u2069"  # one left-to-right unit (issue 22)
-        assert text.duration(150) == "۲٫۵ دقیقه"
+        assert text.duration(150) == "۲٫۵\u00a0دقیقه"  # a number never leaves its unit
         assert i18n.strip_bidi(text.p_value(0.0004, "p")) == "p < ۰٫۰۰۱"
     with i18n.activated(latin):
         assert text.percent(latin.format(52.04, ".1f")) == "52.0٪"
@@ -147,6 +147,10 @@ def _visible_text(html: str) -> str:
     """What a reader sees, less what stays Latin on purpose: code and other dir="ltr" elements, and
     the words (Latin names, identifiers such as VGG16, CIFAR-10, SHA-256) that carry Latin letters."""
     html = re.sub(r'<(code|span|td|th)[^>]*dir="ltr"[^>]*>.*?</\1>', " ", html, flags=re.S)
+    previous = None
+    while previous != html:  # left-to-right isolates as elements (nested: innermost first)
+        previous = html
+        html = re.sub(r'<bdi dir="ltr"[^>]*>((?:[^<]|<(?!/?bdi)[^>]*>)*)</bdi>', " ", html)
     html = re.sub(r"\u2066[^\u2069]*\u2069", " ", html)  # left-to-right isolates: code, versions, paths
     text = i18n.strip_bidi(text_of(html))
     return " ".join(w for w in text.split() if not re.search(r"[A-Za-z]", w))
@@ -157,7 +161,7 @@ def test_persian_report_is_right_to_left_in_persian_digits(persian):
     html = persian["fa"]
     assert re.search(r'<html lang="fa" dir="rtl">', html)
     text = text_of(html)
-    for heading in ("خلاصه", "فهرست مطالب", "۱. چیدمان آزمایش", "مقایسه", "رتبه‌بندی", "کالیبراسیون",
+    for heading in ("نتایج", "فهرست مطالب", "۱. چیدمان آزمایش", "مقایسه", "رتبه‌بندی", "کالیبراسیون",
                     "(الف) چرا یادگیری انتقالی سودمند است", "(ت) چرا آنتروپی متقاطع", "پیوست", "فایل‌های خروجی"):
         assert heading in i18n.strip_bidi(text), heading
     # No English sentence is left: the longest English messages do not appear.
@@ -169,9 +173,11 @@ def test_persian_report_is_right_to_left_in_persian_digits(persian):
     assert not re.findall(r"[0-9]", visible), re.findall(r".{20}[0-9].{20}", visible)[:5]
     assert "۴۵٬۰۰۰" in visible and "۸۰٫۰٪" in visible
     # Model names, code and hashes stay Latin and left to right, inside isolates or dir="ltr" elements.
-    assert "\u2066MLP\u2069" in html and '<code dir="ltr" class="command"><span class="arg">bench</span> ' in html
+    assert '<bdi dir="ltr" class="ltr nb">MLP</bdi>' in html  # in the text an element (kept on one line)
+    assert 'alt="منحنی‌های یادگیری \u2066MLP\u2069"' in html  # in an attribute Unicode isolates
+    assert '<code dir="ltr" class="command"><span class="arg">bench</span> ' in html
     assert '<span class="mono small" dir="ltr">SHA-256 ' in html
-    assert "\u2067یادگیری انتقالی VGG16\u2069" in html
+    assert '<bdi dir="rtl">یادگیری انتقالی <bdi dir="ltr" class="ltr nb">VGG16</bdi></bdi>' in html
     # The shipped font is embedded in the HTML (self-contained) and named first.
     assert "@font-face" in html and 'font-family: "Vazirmatn"' in html and 'src="http' not in html
     assert "counter(page, persian)" in html
@@ -182,18 +188,32 @@ def test_latin_digits_on_request(persian):
     html = persian["latin"]
     visible = _visible_text(html)
     assert not re.findall(r"[۰-۹]", text_of(html))
-    assert "45,000" in visible and "80.0٪" in visible and "خلاصه" in visible
+    assert "45,000" in visible and "80.0٪" in visible and "نتایج" in visible
     assert "counter(page, decimal)" in html
 
 
+def test_isolates_are_elements_in_text_and_controls_in_attributes(persian):
+    """Every sentence, from a template or built in Python (verdicts, facts, names), prints its isolates as
+    <bdi> elements (style-rtl.css keeps them on one line); attributes and <title> keep Unicode isolates."""
+    html = re.sub(r"<style>.*?</style>", "", persian["fa"], flags=re.S)
+    tags = re.findall(r"<[^>]*>", html)
+    assert tags and not [t for t in tags if "<bdi" in t[1:]], [t for t in tags if "<bdi" in t[1:]][:3]
+    title = re.search(r"<title>(.*?)</title>", html, re.S).group(1)
+    assert "<" not in title and "\u2066CIFAR-10\u2069" in title
+    text = re.sub(r"<[^>]*>", "", html.split("<body", 1)[1])
+    stray = [m.start() for m in re.finditer("[\u2066-\u2069]", text)]
+    assert not stray, [text[max(0, i - 40):i + 20] for i in stray[:3]]
+    assert html.count('<bdi dir="ltr" class="ltr nb">') > 50
+
+
 def test_persian_sentences_agree_in_number_and_follow_the_results(persian):
-    text = i18n.strip_bidi(text_of(persian["fa"]))
-    assert "این گزارش ۳ طبقه‌بند CIFAR-10 را ارزیابی می‌کند" in text
-    assert "بذرهای ۰، ۱" in text and "(MLP ۴۰ دوره، CNN ۱۰ دوره، یادگیری انتقالی VGG16 ۱۰ دوره؛" in text
-    # The transfer discussion's verdicts, in Persian, from the same numbers as the English ones.
+    text = " ".join(i18n.strip_bidi(text_of(persian["fa"])).split())
+    # page 1: a singular noun after a number, the run's sizes, epochs and seeds in Persian digits
+    assert "این گزارش ۳ طبقه‌بند CIFAR-10" in text
+    assert "پس از آموزش روی ۴۵٬۰۰۰ تصویر به مدت ۱۰–۴۰ دوره (بذرهای ۰، ۱)" in text
     # two seeds a model: the configuration-level test over seeds and test images, Holm-adjusted
-    assert "روی بذرها و تصاویر آزمون، با تصحیح Holm" in text
-    assert "تصحیح گام‌به‌پایین Holm" in text  # the methods section names Holm
+    assert "با تصحیح هولم، MLP و CNN را از هم تمیز نمی‌دهند: این ۲ مدل رتبهٔ نخست را با هم دارند" in text
+    assert "تصحیح گام‌به‌گام هولم" in text  # the methods section names Holm
 
 
 def _numbers(obj):
@@ -214,7 +234,7 @@ def test_summary_json_has_the_same_numbers_in_every_language_and_the_words_of_it
         fa = verdicts.worded_summary(summary)
     assert json.dumps(fa, sort_keys=True) != json.dumps(en, sort_keys=True)
     assert _numbers(fa) == _numbers(en)
-    assert fa["models"]["vgg16"]["title"] == "یادگیری انتقالی VGG16" and en["models"]["vgg16"]["title"] == \
+    assert i18n.strip_bidi(fa["models"]["vgg16"]["title"]) == "یادگیری انتقالی VGG16" and en["models"]["vgg16"]["title"] == \
         "VGG16 transfer"
     assert "Student t" in en["methods"]["t_seeds"] and "Student t" not in fa["methods"]["t_seeds"]
     assert summary == report.analyse(persian["arts"])  # wording leaves analyse()'s data as it was

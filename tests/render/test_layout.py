@@ -253,20 +253,23 @@ def test_figures_print_at_their_natural_size_within_the_text_block(rendered):
         width, height, _ = box.replacement.get_intrinsic_size(box.style["image_resolution"], box.style["font_size"])
         kind = "svg" if isinstance(box.replacement, SVGImage) else "raster"
         found[kind] += 1
+        left = page_box.content_box_x()
+        assert left - 0.5 <= box.position_x and box.position_x + box.width <= left + page_box.width + 0.5, number
+        if "photo" in (box.element.get("class") or "").split():
+            continue  # a photograph without text (the sample grid) is sized to the rows of class names beside it
         # Neither shrunk (text under 7 pt) nor enlarged: the figure's inches are the page's.
         assert box.width == pytest.approx(width, abs=0.5), (number, kind, box.width, width)
         assert box.height == pytest.approx(height, abs=0.5), (number, kind, box.height, height)
-        left = page_box.content_box_x()
-        assert left - 0.5 <= box.position_x and box.position_x + box.width <= left + page_box.width + 0.5, number
-    # per model: learning curves and confusion matrices; then per-class F1 and the reliability diagram
-    assert found["svg"] == 2 * 2 + 2
-    assert found["raster"] == 1  # the sample grid (no --data-dir: no gallery of mistakes)
+    # per model: learning curves and confusion matrices; then per-class F1 and the reliability diagram, all PNG
+    # (bench.render.plots says why); and the sample grid (no --data-dir: no gallery of mistakes)
+    assert found["svg"] == 0
+    assert found["raster"] == 2 * 2 + 2 + 1
 
 
 @pytest.mark.slow
-def test_charts_are_embedded_as_svg_and_photographs_as_png(rendered):
+def test_charts_and_photographs_are_embedded_as_png(rendered):
     uris = re.findall(r'src="data:(image/[a-z+]+);base64,', rendered["html"])
-    assert uris.count("image/svg+xml") == 6 and uris.count("image/png") == 1
+    assert uris.count("image/svg+xml") == 0 and uris.count("image/png") == 6 + 1
     assert 'src="http' not in rendered["html"]
 
 

@@ -166,9 +166,35 @@ def test_tables_and_figures_of_page_one_and_the_comparison_are_numbered_and_refe
     for cls in ("metrics headline", "metrics learning", "compact ranking", "metrics wide pairs", "compact methods"):
         caption = re.search(rf'<table class="{cls}">\s*<caption>(.*?)</caption>', html, re.S).group(1)
         assert re.match(r"Table \d+\. ", text_of(caption)), cls
-    number = re.search(r"Table (\d+)\. Ranking by", text_of(html)).group(1)
-    assert f"Table {number} orders the models" in text_of(html)
-    assert re.search(r"Figure \d+ plots, for each model", text_of(html))
+    # The ranking's rule is said once, in its caption, which names the table of tests.
+    pairs = re.search(r"Table (\d+)\. Every pair of models", text_of(html)).group(1)
+    assert re.search(rf"Table \d+\. Ranking by mean test accuracy .*?separates them \(Table {pairs}\)", text_of(html))
+    assert "orders the models" not in text_of(html)
+    assert re.search(r"Figure \d+\. Reliability diagram", text_of(html))
+
+
+def test_the_departure_banner_names_the_profile_once_and_the_comparison_is_compact(smoke):
+    first = page_one(smoke["html"])
+    banner = text_of(re.search(r'<div class="departure-banner">.*?</div>', first, re.S).group(0))
+    profile = next(d for d in smoke["summary"]["departures"] if d["what"] == "profile")
+    assert profile["sentence"] not in banner and "instead of" in banner  # sizes and epochs stay listed
+    # Tested pairs: one row each (the per-seed McNemar rows shrink to a count); no verdict repeats the numbers.
+    pairs = re.search(r'<table class="metrics wide pairs">.*?</table>', comparison(smoke["html"]), re.S).group(0)
+    rows = re.findall(r"<tr>.*?</tr>", pairs.split("<tbody>")[1], re.S)
+    assert len(rows) == len(smoke["summary"]["pairs"]) == 3
+    for row, p in zip(rows, smoke["summary"]["pairs"]):
+        cells = [text_of(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+        assert cells[4] == f"{p['n_a_better']} / {p['n_b_better']} of {p['n_seeds']}"
+        assert cells[5] in (f"{p['a_title']} better", "no established difference") and "points" not in cells[5]
+
+
+def test_the_reliability_caption_explains_the_lower_panel_and_the_hollow_points(smoke):
+    caption = text_of(re.search(r"<figcaption>(Figure \d+\. Reliability diagram.*?)</figcaption>",
+                                comparison(smoke["html"]), re.S).group(1))
+    assert "Lower panel: the number of predictions in each bin, on a log scale" in caption
+    assert "hollow points mark bins with fewer than 100 predictions" in caption
+    # Every chart is printed as PNG (bench.render.plots says why); none as SVG.
+    assert 'src="data:image/svg+xml' not in smoke["html"] and smoke["html"].count('src="data:image/png') >= 4
 
 
 def test_negative_differences_print_the_minus_sign_in_english(smoke):

@@ -1,4 +1,5 @@
-"""The figures: vector charts at printed size with no text under 7 pt, deterministic bytes."""
+"""The figures: charts at printed size with no text under 7 pt, deterministic bytes, printed as PNG at plots.DPI
+(the same figure as the vector form whose words the tests read)."""
 
 import re
 
@@ -9,6 +10,13 @@ from bench.render import plots as plots
 from conftest import CLASSES
 
 TEXT_BLOCK_PT = 178 / 25.4 * 72  # the report's text width: a chart must fit without being scaled
+
+
+def svg_size_pt(svg: bytes) -> tuple[float, float]:
+    """Width and height of an SVG written by bench.render.plots, in points (its printed size)."""
+    m = re.search(r'<svg[^>]*?width="([\d.]+)pt"[^>]*?height="([\d.]+)pt"', svg[:2000].decode("utf-8", "replace"),
+                  re.S)
+    return float(m.group(1)), float(m.group(2))
 
 
 def _histories(seeds=2, epochs=12):
@@ -53,8 +61,28 @@ def test_chart_is_svg_deterministic_and_fits_the_text_width(case):
     assert b"<svg" in a[:2000] and b"<image" not in a  # vector, nothing rasterised
     assert b"<text" not in a  # text as outlines: the same glyphs in every viewer
     assert b"<dc:date>" not in a  # no timestamp
-    width, height = plots.svg_size_pt(a)
+    width, height = svg_size_pt(a)
     assert 0 < width <= TEXT_BLOCK_PT and 0 < height < 700
+
+
+@pytest.mark.parametrize("case", sorted(CHARTS))
+def test_printed_chart_is_png_of_the_same_figure_at_its_drawn_size(case):
+    """What the report prints: PNG at plots.DPI, deterministic, of the very size the vector form has, so that
+    style.css's image-resolution prints it at its drawn size (within the text width) and the words read from
+    the SVG are the words of the printed chart."""
+    from PIL import Image
+    import io
+
+    args, kwargs = CHARTS[case]()
+    png_fn = getattr(plots, _name(case) + "_png")
+    a, b = png_fn(*args, **kwargs), png_fn(*args, **kwargs)
+    assert a == b and a[:8] == b"\x89PNG\r\n\x1a\n"
+    image = Image.open(io.BytesIO(a))
+    width_pt, height_pt = (px / plots.DPI * 72 for px in image.size)
+    svg_w, svg_h = svg_size_pt(getattr(plots, _name(case) + "_svg")(*args, **kwargs))
+    assert abs(width_pt - svg_w) <= 72 / plots.DPI and abs(height_pt - svg_h) <= 72 / plots.DPI
+    assert width_pt <= TEXT_BLOCK_PT
+    assert image.info.get("Software") is None  # no version stamp: the same bytes on every machine
 
 
 @pytest.mark.parametrize("case", sorted(CHARTS))
@@ -77,8 +105,8 @@ def test_no_chart_text_is_smaller_than_7pt(case):
 
 
 def test_confusion_matrices_side_by_side_until_counts_are_too_wide():
-    narrow = plots.svg_size_pt(plots.confusion_svg(_confusion(2950), CLASSES))
-    wide = plots.svg_size_pt(plots.confusion_svg(_confusion(29500), CLASSES))
+    narrow = svg_size_pt(plots.confusion_svg(_confusion(2950), CLASSES))
+    wide = svg_size_pt(plots.confusion_svg(_confusion(29500), CLASSES))
     assert narrow[0] > narrow[1]  # four-digit counts: one row of two matrices
     assert wide[1] > wide[0] and wide[0] <= TEXT_BLOCK_PT  # five digits: one above the other
 

@@ -164,3 +164,213 @@ def test_the_pdf_shows_machine_facts_and_keeps_digests_in_the_appendix(tmp_path)
     assert "32.0 GiB" in text and "Linux 6.1.0-test" in text and "4 torch threads" in text
     assert "Parameters: 1,000 in total, 1,000 trainable." in re.sub(r"\s+", " ", text)
     assert "mlp/seed-0" in text  # seed keys stay whole
+
+
+# ----------------------------------------------------------------------------- issue 22, second wave (H7)
+
+def persian(arts, words: dict[str, str] | None = None) -> str:
+    """The Persian HTML of `arts`; `words`: translations to use beyond the catalogue's (msgid -> msgstr), to show
+    that a value is printed through the catalogue before the translators have translated it."""
+    from bench.render import i18n
+
+    lang = i18n.Language("fa")
+    if words:
+        inner = lang.translations
+
+        class Marked:
+            def gettext(self, m):
+                return words.get(m) or inner.gettext(m)
+
+            def pgettext(self, c, m):
+                return words.get(m) or inner.pgettext(c, m)
+
+            def ngettext(self, s, p, n):
+                return inner.ngettext(s, p, n)
+
+            def npgettext(self, c, s, p, n):
+                return inner.npgettext(c, s, p, n)
+
+        lang.translations = Marked()
+    with i18n.activated(lang):
+        return render(arts)[1]
+
+
+def models_of(html: str) -> list[str]:
+    return re.findall(r'<section class="model">.*?</section>', html, re.S)
+
+
+def test_architecture_chains_keep_latin_digits_left_to_right_in_persian(tmp_path):
+    from bench.render import i18n, text
+
+    with i18n.activated(i18n.Language("fa")):
+        mlp = text.recorded_text("3072-256-128-10 fully connected, ReLU")
+        cnn = text.recorded_text("3 blocks of 2 conv3x3+ReLU and max-pool (32-64, 128-128, 256-256), "
+                                 "FC 4096-1024-512-10")
+    assert f"{i18n.LRI}3072-256-128-10{i18n.PDI}" in mlp  # the translator's isolate: untouched
+    assert "۳" in cnn and f"{i18n.LRI}4096-1024-512-10{i18n.PDI}" in cnn  # a count outside it: Persian digits
+    html = persian(fake_run(tmp_path, models=("mlp", "vgg16")))
+    mlp_section, vgg_section = models_of(html)
+    assert re.search(r'<bdi dir="ltr"[^>]*>3072-256-128-10</bdi>', mlp_section)
+    assert re.search(r'<bdi dir="ltr"[^>]*>512-256-10</bdi>', vgg_section)  # the head, from the run's layers
+    assert "۳۰۷۲" not in html and "۵۱۲-" not in html  # no chain anywhere in Persian digits
+
+
+def frozen_layers(arts, n=7):
+    layers = [{"name": f"features.{2 * i}", "layer": f"Conv2d {64 * (i + 1)}→{64 * (i + 2)}, 3×3",
+               "params": 1000 * (i + 1), "trainable": i >= 3} for i in range(n)]
+    for r in arts.runs:
+        if r.model == "vgg16":
+            r.config["layers"] = layers
+    return layers
+
+
+@pytest.mark.parametrize("lang", ["en", "fa"])
+def test_the_layers_table_keeps_index_and_layer_as_code_in_cells_of_their_own(tmp_path, lang):
+    arts = fake_run(tmp_path, models=("vgg16",))
+    layers = frozen_layers(arts)
+    html = render(arts)[1] if lang == "en" else persian(arts)
+    table = re.search(r'<table class="compact layers with-state">.*?</table>', html, re.S).group(0)
+    rows = re.findall(r"<tr>(.*?)</tr>", table, re.S)
+    assert len(rows) == 4  # seven layers in two groups of columns (something is frozen: a state column)
+    index = re.findall(r'<td class="mono idx" dir="ltr">([^<]+)</td>', table)
+    layer = re.findall(r'<td class="layer"><bdi dir="ltr" class="ltr nb">([^<]+)</bdi></td><td class="num">([^<]+)</td>',
+                       table)
+    # Read down, then across: the first group holds the first four layers.
+    assert index == [layers[i]["name"] for i in (0, 4, 1, 5, 2, 6, 3)]
+    assert [name for name, _count in layer] == [layers[i]["layer"] for i in (0, 4, 1, 5, 2, 6, 3)]
+    assert all(re.fullmatch(r"[\d,٬۰-۹]+", count) for _name, count in layer)  # the count alone in its cell
+
+
+def test_option_values_and_file_names_are_printed_through_the_catalogue(tmp_path):
+    arts = fake_run(tmp_path, models=("mlp", "vgg16"))
+    source = "file vgg16_features_imagenet.pth"
+    for r in arts.runs:
+        if r.model == "vgg16":
+            r.config["compute"]["weights_source"] = source
+    arts.manifest["weights"]["vgg16"]["source"] = source
+    html = render(arts)[1]
+    setup = text_of(section(html, "setup"))
+    assert "without torch.compile" in setup and "torch.compile none" not in html
+    assert "fast input pipeline" in setup and "VGG16 transfer weights file vgg16_features_imagenet.pth" in setup
+    assert "<th>SHA-256</th>" in section(html, "appendix") and "<th>sha256</th>" not in html
+    words = {"fast": "سریع", "without %(compile)s": "بدون %(compile)s", "file %(name)s": "پروندهٔ %(name)s",
+             "SHA-256": "چکیدهٔ SHA-256"}
+    html = persian(arts, words)
+    setup_html = section(html, "setup")
+    setup = text_of(setup_html)
+    assert "بدون torch.compile" in setup and "none" not in setup and not re.search(r"\bfast\b", setup)
+    assert not re.search(r"\bfile\b", setup) and "پروندهٔ" in setup
+    # The file name and the option stay code: left-to-right isolates.
+    assert re.search(r'<bdi dir="ltr"[^>]*>vgg16_features_imagenet.pth</bdi>', setup_html)
+    assert re.search(r'<bdi dir="ltr"[^>]*>torch.compile</bdi>', setup_html)
+    assert "<th>چکیدهٔ SHA-256</th>" in section(html, "appendix")
+
+
+def summary_of(seeds: dict[str, int]) -> dict:
+    return {"bootstrap": {"resamples": 1000}, "models": {
+        name: {"title": name.upper(), "aggregate": {"accuracy": {"n": n}}} for name, n in seeds.items()}}
+
+
+@pytest.mark.parametrize("seeds,expected", [
+    ({"a": 1, "b": 1}, ["Test-set results. Brackets: 95\u00a0% intervals, by Wilson score interval over test images "
+                        "for accuracy and percentile bootstrap"]),
+    ({"a": 2, "b": 2}, ["Test-set results: mean ± standard deviation over seeds. No brackets: two seeds are too few "
+                        "for an interval over seeds."]),
+    ({"a": 3, "b": 5}, ["Test-set results: mean ± standard deviation over seeds. Brackets: 95\u00a0% intervals, by "
+                        "Student t interval over seeds whose variance adds", "; the loss has none."]),
+    ({"a": 2, "b": 3}, ["Brackets: 95\u00a0% intervals, by Student t interval over seeds", "for B;",
+                        "No brackets for A: two seeds are too few for an interval over seeds."]),
+    ({"a": 1, "b": 2}, ["for A, trained with one seed; the loss has none. No brackets for B: two seeds"]),
+])
+def test_the_comparison_caption_is_true_for_every_seed_count(seeds, expected):
+    caption = facts.comparison_facts(summary_of(seeds))["caption"]
+    for part in expected:
+        assert part in caption, (part, caption)
+    assert "by none" not in caption and "by ;" not in caption
+
+
+def test_a_two_seed_comparison_table_says_it_has_no_brackets(tmp_path):
+    html = render(fake_run(tmp_path, models=("mlp", "cnn"), seeds=(0, 1)))[1]
+    caption = text_of(re.search(r'<table class="metrics wide">\s*<caption>(.*?)</caption>', html, re.S).group(1))
+    assert "No brackets: two seeds are too few for an interval over seeds." in caption
+    assert "by none" not in caption and "by ;" not in caption
+
+
+def test_numbers_keep_their_units_and_names_stay_whole(tmp_path):
+    from bench.render import text
+
+    assert text.percent("10.0") == "10.0\u00a0%" and text.duration(3.25) == "3.2\u00a0s"
+    assert text.titles(["CNN + BN + Dropout", "MLP"]) == "CNN\u00a0+\u00a0BN\u00a0+\u00a0Dropout and MLP"
+    html = render(fake_run(tmp_path, models=("mlp", "cnn")))[1]
+    page = re.sub(r'src="data:[^"]*"', "", re.sub(r"<head>.*?</head>", "", html, flags=re.S))
+    assert re.search(r"\d\u00a0%", page)
+    # (text_of would turn the no-break spaces into spaces: \s matches both.)
+    assert not re.search(r"\d(?:[ \t\n]|<[^>]+>)+%", page), "a number parted from its %"
+
+
+def test_the_metrics_are_defined_once_in_the_setup_before_any_table_uses_them(tmp_path):
+    html = render(fake_run(tmp_path, models=("mlp", "cnn")))[1]
+    definition = "a class's precision is the share of the images predicted as that class that belong to it"
+    assert text_of(html).count(definition) == 1 and definition in text_of(section(html, "setup"))
+    assert "A macro average weights every class equally" in text_of(section(html, "setup"))
+    before = text_of(html.split('<section class="setup">')[0]).lower()
+    assert "recall" not in before and "precision" not in before
+
+
+def test_a_model_section_has_no_sentence_that_restates_its_tables(tmp_path):
+    html = render(fake_run(tmp_path, models=("mlp", "cnn")))[1]
+    for model in models_of(html):
+        assert "Most confused pairs" not in model  # read off the confusion matrix
+        assert 'class="metrics per-class"' in model
+
+
+@pytest.mark.slow
+def test_the_pdf_keeps_units_layers_and_chains_whole_and_a_model_section_about_a_page(tmp_path):
+    import subprocess
+
+    from bench.render.outputs import render_pdf
+
+    arts = fake_run(tmp_path, models=("mlp", "cnn", "vgg16"))
+    frozen_layers(arts, n=16)
+    pdf = tmp_path / "r.pdf"
+    pdf.write_bytes(render_pdf(render(arts)[1]))
+    pages = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True,
+                           check=True).stdout.split("\f")
+    lines = [line.strip() for p in pages for line in p.splitlines()]
+    assert not any(line.startswith("%") for line in lines), "a percent sign broken from its number"
+    starts = [next(i for i, p in enumerate(pages) if re.search(rf"^\s*{n}\. {t}\s*$", p, re.M))
+              for n, t in ((2, "MLP"), (3, "CNN"), (4, r"VGG16 transfer"))]
+    assert starts[1] - starts[0] <= 1 and starts[2] - starts[1] <= 1  # a one-seed model section: about a page
+    fa = tmp_path / "fa.pdf"
+    fa.write_bytes(render_pdf(persian(arts)))
+    from bench.render.i18n import strip_bidi
+
+    text = strip_bidi(subprocess.run(["pdftotext", "-layout", str(fa), "-"], capture_output=True, text=True,
+                                     check=True).stdout)  # pdftotext marks embeddings (U+202A-U+202C)
+    assert "3072-256-128-10" in text and "Conv2d 64→128, 3×3" in text
+    assert not re.search(r"3×3[^\s]", text) and not re.search(r"[^\s]Conv2d", text)  # never run into its count
+
+
+def test_an_old_device_line_is_worded_in_the_report_language(tmp_path):
+    arts = fake_run(tmp_path, models=("mlp",), manifest_extra={"device_name": "x86_64 CPU, 2 threads"})
+    assert "device x86_64 CPU, 2 torch threads" in text_of(section(render(arts)[1], "setup"))
+    from bench.render import i18n
+
+    lang = i18n.Language("fa")
+    inner = lang.translations
+
+    class Marked:  # this Language's own catalogue (the shared one is cached): one message translated
+        def ngettext(self, s, p, n):
+            return "پردازندهٔ %(cpu)s، %(n)s رشتهٔ torch" if s.startswith("%(cpu)s CPU") else inner.ngettext(s, p, n)
+
+    lang.translations = Marked()
+    with i18n.activated(lang):
+        worded = facts.old_device("x86_64 CPU, 2 threads")
+    assert "threads" not in worded and "x86_64" in worded and "۲" in worded
+
+
+def test_a_column_of_times_never_prints_a_short_job_as_zero():
+    # A 0.6 s MLP beside a 5-minute VGG16: the column is in minutes, with enough decimals to show the MLP.
+    scale, unit, digits = facts.time_unit([0.6, 300.0])
+    assert unit == "min" and f"{0.6 / scale:.{digits}f}" != "0.0" and float(f"{0.6 / scale:.{digits}f}") > 0
+    assert facts.time_unit([59.0, 61.0])[2] == 1 and facts.time_unit([9000.0])[1] == "h"

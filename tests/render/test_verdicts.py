@@ -39,25 +39,30 @@ def agg(n, low=None, caution=True):
     return {"mean": 0.5, "n": n, "inference": inf, "ci": {"low": 0.47, "high": 0.53}}
 
 
+def spaced(text: str) -> str:
+    """A sentence with its no-break spaces (a number and its unit: "49.0\u00a0%", text.percent) as spaces."""
+    return text.replace("\u00a0", " ")
+
+
 def test_the_mean_sentence_gives_an_interval_only_from_three_seeds_and_cautions_below_five():
     seeds = [{"accuracy": 0.49}, {"accuracy": 0.51}]
-    assert verdicts.mean_sentence(agg(2), seeds) == ("seed values 49.0 %, 51.0 %; no interval over seeds: with "
+    assert spaced(verdicts.mean_sentence(agg(2), seeds)) == ("seed values 49.0 %, 51.0 %; no interval over seeds: with "
                                                      "fewer than 3 seeds the t multiplier makes one meaningless")
-    three = verdicts.mean_sentence(agg(3, 0.49), seeds + [{"accuracy": 0.5}])
+    three = spaced(verdicts.mean_sentence(agg(3, 0.49), seeds + [{"accuracy": 0.5}]))
     assert three.startswith("mean 50.0 % over 3 seeds, interval [49.0 %, 51.0 %] counting both seed-to-seed")
     assert "between-seed SD 0.40 points, test-set standard error 0.30 points" in three and "Caution" in three
     assert "Caution" not in verdicts.mean_sentence(agg(5, 0.49, caution=False), seeds * 2 + seeds[:1])
-    assert verdicts.mean_sentence(agg(1), seeds[:1]).startswith("one seed: 50.0 %, Wilson interval")
+    assert spaced(verdicts.mean_sentence(agg(1), seeds[:1])).startswith("one seed: 50.0 %, Wilson interval")
 
 
 def test_degenerate_power_and_reference_sentences():
-    assert verdicts.degenerate_sentence({"seed": 2, "rule": "one_class_share", "class": 3, "share": 0.97,
-                                         "threshold": 0.95}) == \
+    assert spaced(verdicts.degenerate_sentence({"seed": 2, "rule": "one_class_share", "class": 3, "share": 0.97,
+                                                "threshold": 0.95})) == \
         "seed 2 is degenerate: one class takes 97.0 % of its test predictions (threshold 95 %)"
     assert verdicts.degenerate_sentence({"seed": 1, "rule": "loss_not_finite", "epochs": [3]}) == \
         "seed 1 is degenerate: its training loss became non-finite"
     pw = {"difference": 0.0312, "n_test": 10000, "n_seeds": 3, "power": 0.8}
-    assert verdicts.power_sentence(pw).startswith("With 10,000 test images and 3 seeds per model, the "
+    assert spaced(verdicts.power_sentence(pw)).startswith("With 10,000 test images and 3 seeds per model, the "
                                                   "configuration-level test at 0.05 detects a true accuracy "
                                                   "difference of 3.12 points with 80 % power")
     assert "cannot call one model better" in verdicts.power_sentence({**pw, "difference": None})
