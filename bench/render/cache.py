@@ -5,13 +5,12 @@ directory.
     BENCH_CACHE_DIR   the folder (default: $XDG_CACHE_HOME/bench, else ~/.cache/bench)
     BENCH_CACHE=off   compute everything, read and write nothing
 
-A key is a SHA-256 over everything the value depends on: the run directory's content (the SHA-256 of each file
-the numbers are read from, bench.evidence's list, and the size and modification time of every other file), the
-source of every bench module, and the versions of the libraries that compute or draw (numpy, scipy,
+A key is a SHA-256 over everything the value depends on: the run's records as loaded (records_digest: manifest,
+dataset record, each run's config, metrics, history and prediction arrays), the source of every bench module, and the versions of the libraries that compute or draw (numpy, scipy,
 scikit-learn, matplotlib, seaborn); a chart's key adds its inputs, its language and digits, that language's
 catalogue and the shipped fonts. Any change there is a new key, so a hit returns what this code would compute
 now: the report's bytes are the same with or without the cache (tests/render/test_figures_read.py checks it).
-A file's SHA-256 (file_sha256) is keyed by the file's identity instead, as run_digest's non-evidence files are.
+A file's SHA-256 (file_sha256) is keyed by the file's identity (path, size, modification time) instead.
 Values are pickles that only bench writes, into the user's own folder; an unreadable or damaged entry is
 computed again and replaced. Entries are small (the analysis of a 4-model x 5-seed smoke run is ~0.3 MB,
 a chart ~0.1 MB); nothing prunes the folder (delete it at will).
@@ -68,26 +67,6 @@ def code_digest() -> str:
     return h.hexdigest()
 
 
-def run_digest(run_dir: Path) -> str:
-    """The run directory's content as far as a report reads it: each evidence file (bench.evidence: the files its
-    numbers come from) by its SHA-256, every other file by path, size and modification time (checkpoints: 70-160
-    MB each, never read by the report)."""
-    from bench.evidence import evidence_files
-
-    root = Path(run_dir)
-    h = hashlib.sha256()
-    hashed = set()
-    for f in evidence_files(root):
-        h.update(f"{f.path}\0{f.sha256}\n".encode())
-        hashed.add(f.path)
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        rel = path.relative_to(root).as_posix()
-        if rel not in hashed:
-            st = path.stat()
-            h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()
-
-
 def _key(*parts) -> str:
     return hashlib.sha256(pickle.dumps((code_digest(), *parts), protocol=4)).hexdigest()
 
@@ -131,21 +110,42 @@ def cached(kind: str, key: str, compute: Callable[[], object]):
     return value
 
 
-def analysis(artifacts, compute: Callable[[object], dict]) -> dict:
-    """compute(artifacts) (bench.results.study.analyse), computed once per run directory content and bench
-    version; the caller passes the function, so that what it calls is what runs when nothing is cached."""
-    from bench.errors import BenchError
+def records_digest(artifacts) -> str:
+    """What analyse() reads, as loaded: the manifest, dataset record, and every run's status, config, metrics,
+    history and prediction arrays. Keyed on this rather than on the files, a run whose records were changed in
+    memory (a caller's retitled models, tests) never meets another's analysis."""
+    import json
 
-    try:
-        key = _key("analysis", run_digest(artifacts.root)) if enabled() else None
-    except (BenchError, OSError):  # a run the evidence rules refuse (an old layout) is analysed, not cached
-        key = None
-    return compute(artifacts) if key is None else cached("analysis", key, lambda: compute(artifacts))
+    import numpy as np
+
+    h = hashlib.sha256()
+
+    def add(value) -> None:
+        h.update(json.dumps(value, sort_keys=True, default=str).encode() + b"\0")
+
+    add([artifacts.manifest, artifacts.dataset])
+    for r in sorted(artifacts.runs, key=lambda r: (r.model, r.seed)):
+        add([r.model, r.seed, r.status, r.config, r.metrics, r.history])
+        for name, array in sorted((r.predictions or {}).items()):
+            a = np.ascontiguousarray(array)
+            h.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
+            h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def analysis(artifacts, compute: Callable[[object], dict]) -> dict:
+    """compute(artifacts) (bench.results.study.analyse), computed once per content of the loaded records
+    (records_digest) and bench version; the caller passes the function, so that what it calls is what runs
+    when nothing is cached."""
+    if not enabled():
+        return compute(artifacts)
+    key = _key("analysis", records_digest(artifacts))
+    return cached("analysis", key, lambda: compute(artifacts))
 
 
 def file_sha256(path: Path, digest: Callable[[Path], str]) -> str:
     """digest(path), a file's SHA-256, remembered by the file's identity (resolved path, device, inode, size and
-    modification time, as run_digest trusts them): the appendix lists every file of a run directory with its
+    modification time): the appendix lists every file of a run directory with its
     SHA-256, and hashing the checkpoints (1.5 GB in a 4-model x 5-seed smoke run) took ~2 s of every render."""
     if not enabled():
         return digest(path)

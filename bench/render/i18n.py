@@ -112,9 +112,14 @@ def strip_bidi(text: str) -> str:
 
 def _bdi(direction: str | None, inner: str, plain: str) -> str:
     """The opening of a <bdi> for an isolate whose reader-visible text is `plain`."""
+    short = len(strip_bidi(plain)) <= NOBREAK_CHARS
+    if direction != "ltr" and not short and not re.search(r"\s", strip_bidi(plain)):
+        # One long right-to-left word (a 120-character model title): the Unicode isolate, not an element. It
+        # need not stay on one line, and WeasyPrint did not wrap a long mixed-direction word inside a <bdi>.
+        return {"rtl": RLI}.get(direction, FSI) + inner + PDI
     attrs = f' dir="{direction}"' if direction else ""
     if direction == "ltr":
-        attrs += ' class="ltr nb"' if len(strip_bidi(plain)) <= NOBREAK_CHARS else ' class="ltr"'
+        attrs += ' class="ltr nb"' if short else ' class="ltr"'
     return f"<bdi{attrs}>{inner}</bdi>"
 
 

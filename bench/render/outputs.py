@@ -99,7 +99,9 @@ def environment(language: i18n.Language | None = None):
     env.filters["p_eq"] = with_lang(lambda p: text.p_value(p, "relation"))
     env.filters["p_text"] = with_lang(lambda p, eq="": text.p_value(p, "p=" if eq else "p"))
     env.filters["duration"] = with_lang(text.duration)
-    env.filters["iso"] = lambda v: lang.isolate(v)
+    # A name is one unit: an isolate in right-to-left text, and unbroken up to i18n.NOBREAK_CHARS (longer user
+    # text wraps, style.css).
+    env.filters["iso"] = lambda v: text.unbroken(lang.isolate(v))
     env.filters["ltr"] = lambda v: lang.ltr(v)
     env.filters["plain_text"] = i18n.attribute_text
     # Joins keeping markup (a translated message) and escaping plain text, like {{ }} does.

@@ -229,7 +229,7 @@ def test_edited_visible_text_is_refused_with_its_page(en_report, tmp_path):
 
     html = en_report.with_suffix(".html").read_text()
     body = html.index("<body")
-    shown = re.compile(r"\d+\.\d %").search(html, body)  # the first percentage printed
+    shown = re.compile(r"\d+\.\d[ \u00a0]%").search(html, body)  # the first percentage printed (no-break space)
     # That one number changed to one no summary holds; the evidence left alone.
     edited = html[:shown.start()] + "77.777 %" + html[shown.end():]
     attachments = [weasyprint.Attachment(string=data, name=name)

@@ -167,12 +167,12 @@ def test_a_clear_difference_is_called_with_its_numbers(runs, tmp_path):
     e = s["models"]["mlp"]
     for r in e["per_seed"]:
         assert r["decision"] == "b" and r["mcnemar"]["p_value"] < 0.001 and r["acc_diff_ci"]["low"] > 0
-        assert r["sentence"].startswith("B's network is more accurate than A's for mlp (+")
+        assert r["sentence"].startswith("B's network is more accurate than A's for MLP (+")
         assert "mid-p McNemar p < 0.001" in r["sentence"] and r["sentence"].endswith(f"at seed {r['seed']}.")
     assert e["overall"]["decision"] == "b" and e["overall"]["n_b_better"] == 2
-    assert e["overall"]["sentence"].startswith("B is more accurate than A for mlp (+")
+    assert e["overall"]["sentence"].startswith("B is more accurate than A for MLP (+")
     html = (tmp_path / "better.html").read_text()
-    assert "B is more accurate than A for mlp" in html
+    assert "B is more accurate than A for MLP" in html
 
 
 def test_a_seed_unfinished_in_one_run_is_named_not_compared(runs, tmp_path):
@@ -205,7 +205,7 @@ def test_different_test_sets_compare_intervals_without_a_test(runs, tmp_path):
     assert u["b"]["accuracy"] == pytest.approx(acc_c)
     assert u["intervals_overlap"] == (u["a"]["ci"]["low"] <= u["b"]["ci"]["high"]
                                       and u["b"]["ci"]["low"] <= u["a"]["ci"]["high"])
-    assert u["sentence"].startswith("Not paired for mlp (different test sets)") and "McNemar" not in u["sentence"]
+    assert u["sentence"].startswith("Not paired for MLP (different test sets)") and "McNemar" not in u["sentence"]
     whats = {r["what"] for r in s["differences"]["settings"]}
     assert "data" in whats and {"data.test", "data.train"} <= {r["key"] for r in s["differences"]["settings"]}
     html = (tmp_path / "unpaired.html").read_text()

@@ -169,8 +169,14 @@ def test_analysis_from_the_cache_is_the_analysis_and_never_written_into_the_run(
     assert same(first, computed) and same(second, computed)
     assert len(list((tmp_path / "cache" / "analysis").iterdir())) == 1
     assert tree_digest(tiny_run) == before
-    # Another bench source or another run content is another key.
-    assert cache.run_digest(tiny_run) == cache.run_digest(tiny_run)
+    # Records changed in memory (a retitled model) are another key, never the first run's analysis.
+    assert cache.records_digest(artifacts) == cache.records_digest(load_artifacts(tiny_run))
+    import dataclasses
+    artifacts.runs = [dataclasses.replace(r, config={**r.config, "title": "Renamed"}) for r in artifacts.runs]
+    assert cache.records_digest(artifacts) != cache.records_digest(load_artifacts(tiny_run))
+    renamed = cache.analysis(artifacts, analyse)
+    assert {e["title"] for e in renamed["models"].values()} == {"Renamed"}
+    assert len(list((tmp_path / "cache" / "analysis").iterdir())) == 2
 
 
 def test_a_files_digest_is_hashed_once_and_again_when_the_file_changes(tmp_path, monkeypatch):

@@ -276,7 +276,7 @@ def test_charts_and_photographs_are_embedded_as_png(rendered):
 # Headings as a reader finds them in the PDF's text (pdftotext), per language.
 HEADINGS = {"en": ["Results", "Contents", "1. Setup", "Ranking", "Calibration", "(d) Why cross-entropy", "Appendix"],
             "fa": ["نتایج", "فهرست مطالب", "چیدمان آزمایش", "رتبه‌بندی", "کالیبراسیون", "چرا آنتروپی متقاطع",
-                   "(الف) چرا یادگیری انتقالی سودمند است", "پیوست", "پروتکل این اجرا", "فایل‌های خروجی"]}
+                   "(الف) چرا یادگیری انتقالی سودمند است", "پیوست", "ماشین و اجرا", "فایل‌های خروجی"]}
 
 
 @pytest.mark.slow
