@@ -89,13 +89,22 @@ class TrainSpec:
 
 OPTIMIZERS = ("sgd", "adam")
 
-# The reference study's published test results, for the report's comparison table.
+# The reference study's published test results, for the report's comparison table, and how it trained each model,
+# for the report's notes beside the full protocol (REFERENCE_SETUP_KEYS). An "lr" left out of a phase, or a
+# "backbone_lr_scale" of "lower", is a rate the study set but did not publish. Recorded in each run's manifest
+# (protocol.reference), outside every fingerprint: the words can be corrected without orphaning runs.
 REFERENCE = {
-    "mlp": {"accuracy": 0.513, "loss": 1.371},
-    "cnn": {"accuracy": 0.818, "loss": 0.528},
-    "cnn_bn": {"accuracy": 0.812, "loss": 0.567},
-    "vgg16": {"accuracy": 0.853, "loss": 0.449},
+    "mlp": {"accuracy": 0.513, "loss": 1.371, "optimizer": "sgd",
+            "phases": [{"lr": 1e-1, "epochs": 10}, {"lr": 1e-2, "epochs": 10}, {"lr": 1e-3, "epochs": 10},
+                       {"lr": 1e-4, "epochs": 10}]},
+    "cnn": {"accuracy": 0.818, "loss": 0.528, "optimizer": "adam", "phases": [{"epochs": 10}]},
+    "cnn_bn": {"accuracy": 0.812, "loss": 0.567, "optimizer": "adam", "phases": [{"epochs": 10}]},
+    "vgg16": {"accuracy": 0.853, "loss": 0.449, "optimizer": "sgd", "phases": [{"epochs": 10}],
+              "backbone_lr_scale": "lower"},
 }
+# Keys of a reference entry: its published results, then how it trained.
+REFERENCE_RESULT_KEYS = ("accuracy", "loss")
+REFERENCE_SETUP_KEYS = ("optimizer", "phases", "backbone_lr_scale")
 
 # The study's builder settings per model, beyond each builder's signature: what `bench all` passes
 # (and config.json records under compute.model_kwargs), and what the report measures departures from.

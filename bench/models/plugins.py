@@ -19,7 +19,8 @@ from pathlib import Path
 
 from bench.models import registry as models
 from bench.errors import BenchError
-from bench.protocol import BUILTIN, OPTIMIZERS, Phase, Protocol, TrainSpec, get_profile, spec_for
+from bench.protocol import (BUILTIN, OPTIMIZERS, REFERENCE_RESULT_KEYS, REFERENCE_SETUP_KEYS, Phase, Protocol,
+                            TrainSpec, get_profile, spec_for)
 
 ENTRY_POINT_GROUP = "bench.models.registry"
 MODELS_ENV = "BENCH_MODELS_FROM"
@@ -122,7 +123,7 @@ def _user_line(exc: BaseException, user_file: Path | None) -> str:
 
 SPEC_FIELDS = {f.name: f for f in dataclasses.fields(TrainSpec) if f.name != "model"}
 TOP_LEVEL = ("study", "models", "reference")
-REFERENCE_KEYS = ("accuracy", "loss")
+REFERENCE_KEYS = (*REFERENCE_RESULT_KEYS, *REFERENCE_SETUP_KEYS)
 
 
 def load_protocol(path: Path | None, *, base: Protocol = BUILTIN) -> Protocol:
@@ -175,16 +176,8 @@ def load_protocol(path: Path | None, *, base: Protocol = BUILTIN) -> Protocol:
     for name, table in _table(doc.get("reference", {}), f"{path}: [reference]").items():
         if name not in known:
             raise BenchError(f"{path}: [reference.{name}] names an unknown model; choose one of: {', '.join(known)}")
-        table = _table(table, f"{path}: [reference.{name}]")
-        bad = sorted(set(table) - set(REFERENCE_KEYS))
-        if bad:
-            raise BenchError(f"{path}: [reference.{name}] has unknown key {bad[0]!r}; legal: "
-                             f"{', '.join(REFERENCE_KEYS)}")
-        for key, value in table.items():
-            if not _is_number(value) or value < 0 or (key == "accuracy" and value > 1):
-                raise BenchError(f"{path}: [reference.{name}] {key} must be a number"
-                                 + (" between 0 and 1" if key == "accuracy" else " >= 0"))
-        reference[name] = {k: float(v) for k, v in table.items()}
+        reference[name] = _reference_values(_table(table, f"{path}: [reference.{name}]"),
+                                            where=f"{path}: [reference.{name}]")
     return Protocol(specs=specs, study=tuple(study), reference=reference,
                     source={"kind": "file", "path": path.name, "sha256": hashlib.sha256(raw).hexdigest()})
 
@@ -246,6 +239,45 @@ def _spec_values(table: dict, *, where: str) -> dict:
         if key not in SPEC_FIELDS:
             raise BenchError(f"{where}: unknown field {key!r}; legal fields: {', '.join(SPEC_FIELDS)}")
         out[key] = _check_field(key, value, where)
+    return out
+
+
+def _reference_values(table: dict, *, where: str) -> dict:
+    """Check a [reference.NAME] table: the study's published accuracy and loss (either may be left out), and how it
+    trained (bench.protocol.REFERENCE_SETUP_KEYS), where a phase may leave out an unpublished lr and
+    backbone_lr_scale may be "lower" (lower than the head's, by a factor not published)."""
+    bad = sorted(set(table) - set(REFERENCE_KEYS))
+    if bad:
+        raise BenchError(f"{where} has unknown key {bad[0]!r}; legal: {', '.join(REFERENCE_KEYS)}")
+    out = {}
+    for key in (k for k in REFERENCE_RESULT_KEYS if k in table):
+        value = table[key]
+        if not _is_number(value) or value < 0 or (key == "accuracy" and value > 1):
+            raise BenchError(f"{where} {key} must be a number" + (" between 0 and 1" if key == "accuracy" else " >= 0"))
+        out[key] = float(value)
+    if "optimizer" in table:
+        out["optimizer"] = _check_field("optimizer", table["optimizer"], where)
+    if "phases" in table:
+        # The spec's check, with an unpublished rate standing in for a missing one.
+        phases = table["phases"]
+        if (not isinstance(phases, list) or not phases
+                or not all(isinstance(p, dict) and "epochs" in p and set(p) <= {"lr", "epochs"} for p in phases)):
+            raise BenchError(f"{where}: phases = {phases!r} is not allowed; expected a non-empty list of "
+                             "{lr = ..., epochs = ...} tables, lr left out where the study did not publish it")
+        # The spec's check of each phase, a valid stand-in rate where the study published none.
+        for p in phases:
+            try:
+                _check_field("phases", [{"lr": 1.0, **p}], where)
+            except BenchError as exc:
+                raise BenchError(f"{where}: phase {p!r} is not allowed; {str(exc).partition('; ')[2]}") from None
+        out["phases"] = [{"lr": float(p["lr"]), "epochs": p["epochs"]} if "lr" in p else {"epochs": p["epochs"]}
+                         for p in phases]
+    if "backbone_lr_scale" in table:
+        value = table["backbone_lr_scale"]
+        if value != "lower" and (not _is_number(value) or not 0 <= value <= 10):
+            raise BenchError(f"{where}: backbone_lr_scale = {value!r} is not allowed; expected a number from 0 "
+                             "to 10, or \"lower\" (lower than the head's rate, by a factor not published)")
+        out["backbone_lr_scale"] = value if value == "lower" else float(value)
     return out
 
 

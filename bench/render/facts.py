@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import io
-import math
 import re
 import shlex
 import statistics
@@ -17,20 +16,17 @@ import statistics
 from bench.data.samples import grid_without_labels
 from bench.engine.env import SHARED_LOAD_SHARE, shared_machine
 from bench.protocol import study_kwargs
+from bench.render.protocol_notes import protocol_tables
 from bench.render.i18n import _, current, ngettext, pgettext
 from bench.render.text import (OPTIMIZER_NAMES, capitalised, compile_text, count, iso_date, iso_time, join,
-                               method_text, num, percent, phases_text, pipeline_name, recorded_text, split_name,
+                               method_text, num, percent, pipeline_name, recorded_text, split_name,
                                status_name, time_text, titles, model_title)
-from bench.results import stats
+from bench.results import stats, timing
 from bench.render.transfer import backbone, head_chain
 from bench.rundir.rundir import Artifacts
 
 NO_WEIGHTS = "none (random initialisation, --no-pretrained)"  # the weights source of --no-pretrained (bench/models)
 ADAM_DEFAULT_LR = 1e-3    # torch.optim.Adam's default learning rate
-# A seed's training time is flagged as a warm-up outlier (the first job paying one-off costs: caches, allocator,
-# kernel selection) when it exceeds this many times the median of the model's other seeds, of which there must be
-# at least two: it is shown beside the mean, not averaged into it.
-WARMUP_FACTOR = 1.5
 GIB = 2 ** 30
 # The sample grid's printed height at most (mm): beside the setup's small tables, not a page of its own.
 SAMPLE_GRID_MM = 78
@@ -314,7 +310,7 @@ def comparison_facts(summary: dict) -> dict:
         sentences.append(_("No brackets for %(models)s: two seeds are too few for an interval over seeds.") % {
             "models": titles(two)} if parts else _("No brackets: two seeds are too few for an interval over seeds."))
     return {"methods": methods, "multi": bool(multi or two), "caption": " ".join(sentences),
-            "any_reference": any(e.get("reference") for e in summary["models"].values())}
+            "any_reference": any({"accuracy", "loss"} & set(e.get("reference") or {}) for e in summary["models"].values())}
 
 
 def optimiser_facts(models: list[dict]) -> dict:
@@ -410,26 +406,10 @@ def old_device(text: str) -> str:
 
 
 def time_unit(values: list[float]) -> tuple[float, str, int]:
-    """One unit for a column of durations, by its largest value: (seconds per unit, name, decimals); decimals
-    grow (up to 3) until a smallest value under 0.1 shows two significant digits (a 0.6 s MLP beside a 40-min VGG16)."""
-    top = max(values, default=0.0)
-    units = [(1.0, pgettext("time unit", "s"), 1), (60.0, pgettext("time unit", "min"), 1),
-             (3600.0, pgettext("time unit", "h"), 2)]
-    scale, unit, digits = units[0] if top < 120 else units[1] if top < 7200 else units[2]
-    smallest = min((v for v in values if v > 0), default=None)
-    if smallest is not None and smallest / scale < 0.1:
-        digits = max(digits, min(3, 1 - math.floor(math.log10(smallest / scale))))
-    return scale, unit, digits
-
-
-def warmup_outliers(times: dict[int, float]) -> set[int]:
-    """The seeds whose time exceeds WARMUP_FACTOR times the median of the model's other seeds (two or more)."""
-    out = set()
-    for seed, t in times.items():
-        others = [v for k, v in times.items() if k != seed]
-        if len(others) >= 2 and t > WARMUP_FACTOR * statistics.median(others):
-            out.add(seed)
-    return out
+    """bench.results.timing.time_scale with the unit's name in the active language."""
+    scale, unit, digits = timing.time_scale(values)
+    names = {"s": pgettext("time unit", "s"), "min": pgettext("time unit", "min"), "h": pgettext("time unit", "h")}
+    return scale, names[unit], digits
 
 
 def times_table(entries: dict, models: list[dict]) -> dict:
@@ -452,7 +432,7 @@ def times_table(entries: dict, models: list[dict]) -> dict:
         times = per_model.get(m["name"])
         if not times:
             continue
-        slow = warmup_outliers(times)
+        slow = timing.warmup_outliers(times)
         kept = [t for s, t in sorted(times.items()) if s not in slow]
         mean = f(statistics.fmean(kept))
         rows.append({"title": m["title"], "n": len(times),
@@ -463,38 +443,4 @@ def times_table(entries: dict, models: list[dict]) -> dict:
                      "outliers": [{"seed": s, "value": f(times[s]),
                                    "first": entries[f"{m['name']}/seed-{s}"].get("started_at") == first}
                                   for s in sorted(slow)]})
-    return {"rows": rows, "unit": unit, "factor": lang.plain(WARMUP_FACTOR)}
-
-
-def protocol_tables(models: list[dict], specs: dict) -> dict:
-    """One table of what every model's protocol shares, one of only what differs (a column per model), and the
-    notes where the full protocol (manifest "protocol", else the run's spec) differs from the reference study."""
-    keys, labels, cells = [], {}, {}
-    for m in models:
-        for row in m["protocol_rows"]:
-            if row["key"] not in labels:
-                keys.append(row["key"])
-                labels[row["key"]] = row["label"]
-            cells.setdefault(row["key"], {})[m["name"]] = row["lines"]
-    shared, differ = [], []
-    for k in keys:
-        values = [cells[k].get(m["name"]) for m in models]
-        if len(models) > 1 and any(v != values[0] for v in values):
-            differ.append({"label": labels[k], "cells": [v or ["–"] for v in values]})
-        else:
-            shared.append({"label": labels[k], "lines": values[0]})
-    notes = []
-    for m in models:
-        full = specs.get(m["name"]) or m["spec"]
-        note = full.get("note") or m["spec"].get("note")
-        if not note:
-            continue
-        lang = current()
-        opt = lang.isolate(OPTIMIZER_NAMES.get(full["optimizer"], full["optimizer"]))
-        text = _("%(optimizer)s, epochs at each learning rate: %(phases)s") % {
-            "optimizer": opt, "phases": phases_text(full["phases"])}
-        if full.get("backbone_lr_scale", 1) != 1:
-            text = _("%(protocol)s; tuned conv layers at %(factor)s× the rate") % {
-                "protocol": text, "factor": num(full["backbone_lr_scale"])}
-        notes.append({"title": m["title"], "full": text, "note": capitalised(recorded_text(note))})
-    return {"shared": shared, "differ": differ, "titles": [m["title"] for m in models], "notes": notes}
+    return {"rows": rows, "unit": unit, "factor": lang.plain(timing.WARMUP_FACTOR)}

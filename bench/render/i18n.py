@@ -409,6 +409,8 @@ def font_files() -> list[Path]:
 # ----------------------------------------------------------------------------- the catalogue's sources
 # The pages' messages: the Python modules that write their sentences, and their templates.
 
+# The modules that write the pages' sentences, in the catalogue's order; every other module of bench.render follows
+# (sorted), so that a new one's messages are in the catalogue, and its tests, at once.
 PYTHON_SOURCES = ("render/i18n.py", "render/text.py", "render/facts.py", "render/transfer.py", "render/report.py",
                   "render/compare.py", "render/plots.py", "render/verdicts.py", "render/outputs.py")
 TEMPLATE_GLOB = ("report.html.j2", "_*.html.j2", "compare.html.j2")
@@ -420,7 +422,8 @@ JINJA_OPTIONS = {"extensions": "jinja2.ext.i18n", "trimmed": "true", "newstyle_g
 def source_files() -> list[Path]:
     package = Path(__file__).resolve().parent.parent
     templates = sorted({p for pattern in TEMPLATE_GLOB for p in TEMPLATES_DIR.glob(pattern)})
-    return [package / name for name in PYTHON_SOURCES] + templates
+    first = [package / name for name in PYTHON_SOURCES]
+    return first + sorted(set((package / "render").glob("*.py")) - set(first)) + templates
 
 
 def extract_messages():

@@ -7,7 +7,7 @@ field or builder setting, or "pretraining". The sentences that state them are wr
 
 from __future__ import annotations
 
-from bench.protocol import DATA, STUDY, get_profile, spec_for, study_kwargs
+from bench.protocol import DATA, REFERENCE_SETUP_KEYS, STUDY, get_profile, spec_for, study_kwargs
 
 STUDY_SIZES = DATA.sizes
 STUDY_PIPELINE = DATA.pipeline
@@ -136,3 +136,26 @@ def headline_facts(items: list[dict], configs: dict[str, dict]) -> dict:
         else:
             facts["epochs_per_model"] = [totals[0], totals[-1]]
     return facts
+
+
+def study_differences(full: dict, reference: dict | None) -> list[str] | None:
+    """What of the full protocol's spec (`full`, TrainSpec.to_dict) differs from how the reference study trained
+    the model (its reference entry's bench.protocol.REFERENCE_SETUP_KEYS): a list of those keys, [] when nothing
+    differs, None when the reference records no setup. An unpublished rate differs from nothing; a "lower"
+    backbone rate differs only from a scale of 1 or more."""
+    if not reference or not any(k in reference for k in REFERENCE_SETUP_KEYS):
+        return None
+    out = []
+    if "optimizer" in reference and reference["optimizer"] != full.get("optimizer"):
+        out.append("optimizer")
+    if "phases" in reference:
+        ours, theirs = full.get("phases") or [], reference["phases"]
+        if len(ours) != len(theirs) or any(a["epochs"] != b["epochs"] or ("lr" in b and a["lr"] != b["lr"])
+                                           for a, b in zip(ours, theirs)):
+            out.append("phases")
+    if "backbone_lr_scale" in reference:
+        scale, study = full.get("backbone_lr_scale", 1.0), reference["backbone_lr_scale"]
+        if (scale >= 1.0) if study == "lower" else (scale != study):
+            out.append("backbone_lr_scale")
+    return out
+

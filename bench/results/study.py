@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-from bench.protocol import REFERENCE
+from bench.protocol import REFERENCE, REFERENCE_RESULT_KEYS, REFERENCE_SETUP_KEYS
 from bench.results import inference, learning, stats
 from bench.results.departures import run_departures
 from bench.results.metrics import confusion, per_class_table, summary_metrics
@@ -115,6 +115,18 @@ def per_class_rows(runs: list, classes: list[str]) -> dict:
     return rows
 
 
+def reference_entry(builtin: dict | None, recorded: dict | None) -> dict | None:
+    """A model's reference entry: the one its run recorded, else the built-in study's. A run recorded before
+    references carried the study's training setup gets the built-in setup when its results are the built-in
+    study's own (the same published numbers), and no setup otherwise: another study's is unknown."""
+    if recorded is None:
+        return builtin
+    if (builtin and not any(k in recorded for k in REFERENCE_SETUP_KEYS)
+            and all(recorded.get(k) == builtin.get(k) for k in REFERENCE_RESULT_KEYS)):
+        return {**builtin, **recorded}
+    return recorded
+
+
 def model_entry(runs: list, classes: list[str], title: str, reference: dict | None, like_for_like: bool) -> dict:
     """Everything the report states about one model, over its complete seeds (numbers over the healthy ones)."""
     done = [r for r in runs if r.status == "complete"]
@@ -157,13 +169,14 @@ def model_entry(runs: list, classes: list[str], title: str, reference: dict | No
     entry["calibration"]["sparse"] = learning.sparse_bins(entry["calibration"]["counts"])
     entry["calibration_over_seeds"] = inference.calibration_over_seeds(labels, logits, n_bins=stats.ECE_BINS,
                                                                        alpha=ALPHA)
-    if reference:
+    if reference and "accuracy" in reference:  # a protocol file's reference may publish the loss only
         acc = entry["aggregate"]["accuracy"]
         ci = acc["ci"]
         ref = inference.reference_difference(acc["mean"], reference["accuracy"], like_for_like=like_for_like,
                                              interval=(ci["low"], ci["high"]) if ci else None)
         entry["reference_diff"] = {"accuracy": ref["difference"], "loss": entry["aggregate"]["loss"]["mean"]
-                                   - reference["loss"], "like_for_like": like_for_like, "reason": ref["reason"],
+                                   - reference["loss"] if "loss" in reference else None,
+                                   "like_for_like": like_for_like, "reason": ref["reason"],
                                    "accuracy_ci": interval(ref["low"], ref["high"], "reference_diff")
                                    if ref["low"] is not None else None}
     return entry
@@ -246,7 +259,8 @@ def analyse(artifacts) -> dict:
     out["like_for_like"] = dep["like_for_like"]
     out["illustrative"] = dep["illustrative"]
     # Reference numbers: the study's, plus those a protocol file gave (recorded in the manifest by training).
-    references = {**REFERENCE, **(((artifacts.manifest.get("protocol") or {}).get("reference")) or {})}
+    recorded = ((artifacts.manifest.get("protocol") or {}).get("reference")) or {}
+    references = {m: reference_entry(REFERENCE.get(m), recorded.get(m)) for m in {*REFERENCE, *recorded}}
     for model in artifacts.models():
         runs = artifacts.of(model)
         entry = model_entry(runs, classes, titles[model], references.get(model), out["like_for_like"])

@@ -194,6 +194,11 @@ BAD_PROTOCOLS = [
     ("reference-inf-loss", "[reference.mlp]\nloss = inf\n", ">= 0"),
     ("reference-unknown-model", "[reference.nosuch]\naccuracy = 0.5\n", "unknown model"),
     ("lr-nan", "[models.mlp]\nphases = [{lr = nan, epochs = 2}]\n", "learning rates in (0, 10]"),
+    ("reference-optimizer", "[reference.mlp]\noptimizer = 'rmsprop'\n", "expected one of: sgd, adam"),
+    ("reference-phase-keys", "[reference.mlp]\nphases = [{lr = 0.1}]\n", "lr left out where the study did not"),
+    ("reference-phase-epochs", "[reference.mlp]\nphases = [{epochs = 0}]\n", "phase {'epochs': 0} is not allowed"),
+    ("reference-backbone", "[reference.vgg16]\nbackbone_lr_scale = 'higher'\n", 'or "lower"'),
+    ("reference-unknown-key", "[reference.mlp]\nmomentum = 0.9\n", "legal: accuracy, loss, optimizer, phases"),
 ]
 
 
@@ -251,3 +256,27 @@ def test_debug_shows_the_users_traceback(tmp_path):
     path = _file(tmp_path, "x = 1 / 0\n")
     result = CliRunner().invoke(cli, ["--debug", "models", "--models-from", str(path)])
     assert isinstance(result.exception, ZeroDivisionError)
+
+
+def test_a_reference_study_setup_reads_back_unchanged(tmp_path):
+    # How the reference study trained (rates it did not publish left out) survives `bench protocol` and back.
+    from bench.models.plugins import load_protocol, protocol_toml
+
+    toml = _file(tmp_path, """
+        [reference.vgg16]
+        accuracy = 0.9
+        loss = 0.3
+        optimizer = "sgd"
+        phases = [{epochs = 5}, {lr = 0.01, epochs = 5}]
+        backbone_lr_scale = "lower"
+        [reference.mlp]
+        loss = 1.2
+    """, "p.toml")
+    protocol = load_protocol(toml)
+    assert protocol.reference["vgg16"] == {"accuracy": 0.9, "loss": 0.3, "optimizer": "sgd", "backbone_lr_scale": "lower",
+                                           "phases": [{"epochs": 5}, {"lr": 0.01, "epochs": 5}]}
+    assert protocol.reference["mlp"] == {"loss": 1.2}  # another study: none of the built-in study's setup
+    again = tmp_path / "again.toml"
+    again.write_text(protocol_toml(protocol, ["mlp", "vgg16"]))
+    assert load_protocol(again).reference == protocol.reference
+

@@ -69,3 +69,25 @@ def test_smoke_run_departures_are_merged_with_their_headline_facts():
 def test_a_plugged_in_model_departs_only_in_run_wide_settings():
     cfg = config("cnn", profile="smoke") | {"model": "mine"}
     assert [d["what"] for d in dep.departures(cfg)] == ["profile", "data_sizes"]
+
+
+def test_study_differences_name_what_the_full_protocol_changes_and_never_guess():
+    full = STUDY["vgg16"].to_dict()
+    study = {"optimizer": "sgd", "phases": [{"epochs": 10}], "backbone_lr_scale": "lower"}
+    # Adam for SGD, two phases for one; a tenth of the head's rate is "lower", as the study had it.
+    assert dep.study_differences(full, {"accuracy": 0.85, **study}) == ["optimizer", "phases"]
+    # Nothing recorded about how the study trained: no verdict either way.
+    assert dep.study_differences(full, {"accuracy": 0.85, "loss": 0.4}) is None
+    assert dep.study_differences(full, None) is None
+    # An unpublished rate matches any rate; a published one must be equal; epochs always count.
+    same = {"optimizer": "adam", "phases": [{"epochs": 8}, {"lr": 1e-4, "epochs": 2}], "backbone_lr_scale": 0.1}
+    assert dep.study_differences(full, same) == []
+    assert dep.study_differences(full, {**same, "phases": [{"lr": 1e-2, "epochs": 8}, {"epochs": 2}]}) == ["phases"]
+    assert dep.study_differences(full, {**same, "phases": [{"epochs": 9}, {"epochs": 1}]}) == ["phases"]
+    # "lower" differs only from a tuned rate at or above the head's; a number must match.
+    assert dep.study_differences({**full, "backbone_lr_scale": 1.0}, {"backbone_lr_scale": "lower"}) == \
+        ["backbone_lr_scale"]
+    assert dep.study_differences(full, {"backbone_lr_scale": 0.5}) == ["backbone_lr_scale"]
+    # The built-in MLP trains as the study did.
+    from bench.protocol import REFERENCE
+    assert dep.study_differences(STUDY["mlp"].to_dict(), REFERENCE["mlp"]) == []
