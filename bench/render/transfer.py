@@ -330,7 +330,9 @@ def transfer_facts(summary: dict, models: list[dict], data: dict) -> dict:
         comparisons.append({"model": other, "title": summary["models"][other]["title"],
                             "accuracy": summary["models"][other]["aggregate"]["accuracy"]["mean"],
                             "sentence": pair_sentence(p, name, other), "learned": learned(summary, other),
-                            "other_better": p["significant"] and p["a"] == other})
+                            "other_better": p["significant"] and p["a"] == other,
+                            # Tested at the configuration level (enough seeds), not only network by network.
+                            "tested": p["configuration"]["reason"] != "too_few_seeds"})
     control_facts = None
     if control is not None:
         p = next((q for q in summary["pairs"] if {q["a"], q["b"]} == {name, control["name"]}), None)

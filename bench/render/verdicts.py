@@ -80,6 +80,10 @@ def pair_verdict(p: dict) -> str:
     if p["significant"]:
         return _("%(model)s better (%(detail)s)") % {"model": lang.isolate(p["a_title"]),
                                                     "detail": configuration_detail(c)}
+    if c.get("low") is not None and (c["low"] > 0 or c["high"] < 0):
+        # The interval is the single comparison's; the verdict is Holm's over the family: say which is which.
+        return _("no established difference between the models once adjusted for the other comparisons "
+                 "(%(detail)s; the interval is not adjusted)") % {"detail": configuration_detail(c)}
     return _("no established difference between the models (%(detail)s)") % {"detail": configuration_detail(c)}
 
 

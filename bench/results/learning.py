@@ -20,8 +20,10 @@ A seed did not learn when any of them holds; a model did not learn when none of 
 
 Calibration direction: over-confident when the mean top-class confidence exceeds the accuracy, under-confident
 when it falls short; the direction is stated only when the 95 % t interval of the gap over test images (each
-image's gap averaged over the seeds) excludes 0. Few predictions per bin: fewer than FEW_PER_BIN, where a bin's
-accuracy has a 95 % interval wider than +-10 points (1.96 x 0.5 / sqrt(100) = 0.098 at 50 %).
+image's gap averaged over the seeds) excludes 0; that interval holds the seeds fixed, so it speaks for these
+trained networks, not for every training run. Few predictions per bin: fewer than FEW_PER_BIN, where a bin's
+accuracy has a 95 % interval of up to about +-10 points (1.96 x 0.5 / sqrt(100) = 0.098 at 50 %, narrower away
+from 50 %).
 """
 
 from __future__ import annotations

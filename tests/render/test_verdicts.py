@@ -29,6 +29,12 @@ def test_the_pair_verdict_follows_the_holm_adjusted_configuration_test():
                                         "Holm-adjusted p = 0.012)")
     p = {**p, "significant": False, "configuration": configuration(low=-0.01, p_value=0.03, adjusted_p_value=0.09)}
     assert verdicts.pair_verdict(p).startswith("no established difference between the models (+2.00 points")
+    # Significant alone but not after Holm: the unadjusted interval excludes 0, and the verdict says why it is
+    # still "no established difference" instead of contradicting its own interval.
+    p = {**p, "configuration": configuration(p_value=0.034, adjusted_p_value=0.101)}
+    assert verdicts.pair_verdict(p) == ("no established difference between the models once adjusted for the other "
+                                        "comparisons (+2.00 points [+1.00, +3.00], p = 0.034, Holm-adjusted "
+                                        "p = 0.101; the interval is not adjusted)")
     p = {**p, "configuration": configuration(reason="too_few_seeds", low=None, high=None, p_value=None)}
     assert verdicts.pair_verdict(p) == "not tested: the models need at least 2 healthy seeds each"
 
