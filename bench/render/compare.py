@@ -8,7 +8,6 @@ language, through the same gettext catalogue as the report) and become <out>.htm
 from __future__ import annotations
 
 import copy
-import datetime as dt
 from pathlib import Path
 
 from bench import __version__
@@ -16,7 +15,7 @@ from bench.render import i18n, outputs
 from bench.render.facts import old_device
 from bench.render.i18n import _, current, pgettext
 from bench.render.text import (ci_points, interval_text, long_date, method_text, model_title, name_methods,
-                               p_value, percent, points)
+                               p_value, parse_time, percent, points)
 from bench.results.compare import compare
 from bench.results.inference import REFERENCES
 from bench.results.paired import ALPHA, CONFIDENCE
@@ -62,9 +61,10 @@ def finished_text(iso: str | None) -> str:
     """When a run finished, as a reader writes it (the manifest's ISO 8601 time, in UTC, to the minute):
     2026-12-02, 04:29 UTC in English; the Solar Hijri date beside the Gregorian one in Persian."""
     lang = current()
-    try:
-        when = dt.datetime.fromisoformat(iso).astimezone(dt.timezone.utc)
-    except (TypeError, ValueError):
+    # text.parse_time, as every other time of the report: a timestamp without a zone is taken as written (bench
+    # writes UTC), never converted through this machine's local zone, so the page is the same on every machine.
+    when = parse_time(iso) if iso else None
+    if when is None:
         return _("not recorded") if not iso else lang.ltr(iso)
     return _("%(date)s, %(time)s UTC") % {"date": long_date(when.date().isoformat()),
                                           "time": lang.digits_only(when.strftime("%H:%M"))}
