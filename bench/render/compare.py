@@ -17,7 +17,7 @@ from bench.render.i18n import _, current, pgettext
 from bench.render.text import (ci_points, interval_text, long_date, method_text, model_title, name_methods,
                                p_value, parse_time, percent, points)
 from bench.results.compare import compare
-from bench.results.inference import REFERENCES
+from bench.results.inference import MIN_SEEDS_TEST, REFERENCES
 from bench.results.paired import ALPHA, CONFIDENCE
 
 TEMPLATE = "compare.html.j2"
@@ -95,9 +95,9 @@ def overall_words(o: dict, model: str) -> tuple[str, str]:
     seeds = {"a": lang.integer(c["n_seeds_a"]), "b": lang.integer(c["n_seeds_b"])}
     if c["reason"] == "too_few_seeds":
         return (_("not tested (too few seeds)"),
-                _("%(model)s is not compared as a configuration: the test over training runs needs at least two "
+                _("%(model)s is not compared as a configuration: the test over training runs needs at least %(n)s "
                   "healthy seeds in each run (A %(a)s, B %(b)s); the per-seed rows compare trained networks "
-                  "only.") % {"model": name, **seeds})
+                  "only.") % {"model": name, "n": lang.integer(MIN_SEEDS_TEST), **seeds})
     how = _("paired by seed") if c["paired"] else _("unpaired: the runs do not share their seeds")
     detail = _("%(diff)s points %(ci)s over %(a)s seeds of A and %(b)s of B, %(how)s, %(p)s") % {
         "diff": points(c["difference"]), "ci": ci_points(c), "how": how, "p": p_value(c["p_value"], "p="), **seeds}

@@ -18,6 +18,7 @@ from bench.errors import BenchError
 from bench.protocol import DATA, get_profile, spec_for, study_kwargs
 from bench.render.i18n import _, current
 from bench.render.text import duration, interval_text, model_title, num, p_value, percent, signed
+from bench.results.inference import MIN_SEEDS_TEST
 
 IMAGENET_SIZE = 224       # ImageNet's usual input side, the pretrained weights' native resolution
 
@@ -96,14 +97,15 @@ def pair_sentence(p: dict, first: str, other: str) -> str:
     c = p["configuration"]
     if c["reason"] == "too_few_seeds":
         if not p["seeds"]:
-            return _("The %(a)s and the %(b)s cannot be compared as models: each needs at least two healthy "
-                     "seeds.") % {"a": s_first, "b": s_other}
+            return _("The %(a)s and the %(b)s cannot be compared as models: each needs at least %(n)s healthy "
+                     "seeds.") % {"a": s_first, "b": s_other, "n": lang.integer(MIN_SEEDS_TEST)}
         s = p["seeds"][0]
         lo, hi = sorted((sign * s["acc_diff_ci"]["low"], sign * s["acc_diff_ci"]["high"]))
-        return _("The %(a)s and the %(b)s cannot be compared as models: each needs at least two healthy seeds. "
+        return _("The %(a)s and the %(b)s cannot be compared as models: each needs at least %(n)s healthy seeds. "
                  "Their networks of seed %(seed)s differ by %(difference)s points %(interval)s on these test images "
                  "(mid-p McNemar %(p)s), which says nothing about another seed.") % {
-            "a": s_first, "b": s_other, "seed": lang.integer(s["seed"]), "difference": signed(100 * sign * s["acc_diff"]),
+            "a": s_first, "b": s_other, "n": lang.integer(MIN_SEEDS_TEST), "seed": lang.integer(s["seed"]),
+            "difference": signed(100 * sign * s["acc_diff"]),
             "interval": interval_text(signed(100 * lo), signed(100 * hi)), "p": p_value(s["p_value"], "p=")}
     lo, hi = sorted((sign * c["low"], sign * c["high"]))
     detail = _("%(difference)s points %(interval)s over seeds and test images, Holm-adjusted %(p)s") % {

@@ -14,8 +14,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "results"))  # test
 from memory_run import memory_artifacts  # noqa: E402
 
 
-def data(root, b_accuracies=(0.70, 0.71, 0.69), **kw):
-    a = memory_artifacts(root / "a", {"mlp": [0.50, 0.52], "cnn": [0.6]})
+def data(root, b_accuracies=(0.70, 0.71, 0.69, 0.70), **kw):
+    a = memory_artifacts(root / "a", {"mlp": [0.50, 0.52, 0.51], "cnn": [0.6]})
     b = memory_artifacts(root / "b", {"mlp": list(b_accuracies)}, **kw)
     return compare_artifacts(a, b, Path("run-a"), Path("run-b"))
 
@@ -33,17 +33,17 @@ def test_english_sentences_follow_the_numbers(tmp_path):
         assert r["sentence"].startswith("B's network is more accurate than A's for MLP (+")
         assert r["sentence"].endswith(f"at seed {r['seed']}.") and "mid-p McNemar p < 0.001" in r["sentence"]
         assert r["mcnemar"]["test"].startswith("mid-p McNemar test with Tango's score interval")
-    o = e["overall"]  # the runs: the configuration-level test over 2 seeds of A and 3 of B, not paired
+    o = e["overall"]  # the runs: the configuration-level test over 3 seeds of A and 4 of B, not paired
     assert o["verdict"] == "B more accurate"
     assert o["sentence"].startswith("B is more accurate than A for MLP (+19.00 points [")
-    assert "over 2 seeds of A and 3 of B, unpaired: the runs do not share their seeds" in o["sentence"]
+    assert "over 3 seeds of A and 4 of B, unpaired: the runs do not share their seeds" in o["sentence"]
     assert s["test_set"]["sentence"].startswith("Both runs were evaluated on the same 1,000 test images")
     assert s["differences_headline"] == "no recorded setting differs between the runs"
     assert "differ" not in s["test_set"] and "missing_side" not in e
 
 
 def test_no_difference_names_why(tmp_path):
-    s = worded(data(tmp_path, b_accuracies=(0.50, 0.52)))
+    s = worded(data(tmp_path, b_accuracies=(0.50, 0.52, 0.51)))
     r = s["models"]["mlp"]["per_seed"][0]
     assert r["verdict"] == "networks not distinguished"
     assert r["sentence"].startswith("The two networks of MLP are not distinguished (+0.00 points")
@@ -61,6 +61,17 @@ def test_one_seed_a_side_is_not_tested_as_a_configuration(tmp_path):
     assert e["overall"]["decision"] == "none"
 
 
+def test_two_seeds_a_side_are_compared_network_by_network_only(tmp_path):
+    # Two seeds give the between-seed variance one degree of freedom: no test over training runs, as no interval
+    # over seeds for a mean; the seeds' networks are still compared, each pair on its own.
+    a = memory_artifacts(tmp_path / "a", {"mlp": [0.50, 0.52]})
+    b = memory_artifacts(tmp_path / "b", {"mlp": [0.70, 0.71]})
+    e = worded(compare_artifacts(a, b, Path("a"), Path("b")))["models"]["mlp"]
+    assert [r["verdict"] for r in e["per_seed"]] == ["B's network more accurate"] * 2
+    assert e["overall"]["verdict"] == "not tested (too few seeds)" and e["overall"]["decision"] == "none"
+    assert "needs at least 3 healthy seeds in each run (A 2, B 2)" in e["overall"]["sentence"]
+
+
 def test_unpaired_sentence_has_no_test(tmp_path):
     s = worded(data(tmp_path, b_accuracies=(0.8,), test=500, label_seed=7))
     u = s["models"]["mlp"]["unpaired"]
@@ -74,7 +85,7 @@ def test_terminal_table_in_english(tmp_path):
     head = next(line for line in table.splitlines() if line.startswith("model"))
     assert head.split() == ["model", "seeds", "acc", "A", "%", "acc", "B", "%", "diff", "B-A", "[95",
                             "%", "CI]", "p", "verdict"]
-    assert "mlp (runs)  0,1 vs 0,1,2" in table and "only in A: cnn" in table
+    assert "mlp (runs)  0,1,2 vs 0,1,2,3" in table and "only in A: cnn" in table
 
 
 def _persian_letters(html: str) -> int:

@@ -129,7 +129,11 @@ def test_a_full_protocol_run_is_not_called_illustrative(tmp_path):
 
 @pytest.mark.parametrize("accuracies,first", [
     ({"mlp": [0.40], "cnn": [0.41], "cnn_bn": [0.42]},
-     "With fewer than 2 healthy seeds per model no test over training runs is possible, so all 3 models share "
+     "With fewer than 3 healthy seeds per model no test over training runs is possible, so all 3 models share "
+     "the first rank."),
+    # Two seeds: no interval over seeds for a mean, so no test over training runs for a difference either.
+    ({"mlp": [0.40, 0.41], "cnn": [0.80, 0.81]},
+     "With fewer than 3 healthy seeds per model no test over training runs is possible, so both models share "
      "the first rank."),
     ({"mlp": [0.60, 0.61, 0.60], "cnn": [0.61, 0.60, 0.61], "cnn_bn": [0.30, 0.31, 0.30]},
      "The Holm-adjusted tests over training runs cannot tell CNN and MLP apart: these 2 models share the first "

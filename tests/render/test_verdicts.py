@@ -36,7 +36,7 @@ def test_the_pair_verdict_follows_the_holm_adjusted_configuration_test():
                                         "comparisons (+2.00 points [+1.00, +3.00], p = 0.034, Holm-adjusted "
                                         "p = 0.101; the interval is not adjusted)")
     p = {**p, "configuration": configuration(reason="too_few_seeds", low=None, high=None, p_value=None)}
-    assert verdicts.pair_verdict(p) == "not tested: the models need at least 2 healthy seeds each"
+    assert verdicts.pair_verdict(p) == "not tested: the models need at least 3 healthy seeds each"
 
 
 def agg(n, low=None, caution=True):

@@ -34,7 +34,7 @@ def test_paired_seed_is_b_minus_a_with_mcnemar_counts_of_a_and_b():
 @pytest.fixture(scope="module")
 def paired(tmp_path_factory):
     root = tmp_path_factory.mktemp("cmp")
-    a = memory_artifacts(root / "a", {"mlp": [0.50, 0.52], "cnn": [0.6]})
+    a = memory_artifacts(root / "a", {"mlp": [0.50, 0.52, 0.51], "cnn": [0.6]})
     b = memory_artifacts(root / "b", {"mlp": [0.70, 0.71, 0.69]})
     return cmp.compare_artifacts(a, b, Path("run-a"), Path("run-b"))
 
@@ -43,16 +43,16 @@ def test_matching_and_the_paired_comparison_over_seeds(paired):
     assert paired["paired"] and paired["test_set"]["differ"] == []
     assert paired["matched"] == {"models": ["mlp"], "only_a": ["cnn"], "only_b": []}
     e = paired["models"]["mlp"]
-    assert e["seeds"] == {"shared": [0, 1], "only_a": [], "only_b": [2]}
-    assert [r["decision"] for r in e["per_seed"]] == ["b", "b"]
+    assert e["seeds"] == {"shared": [0, 1, 2], "only_a": [], "only_b": []}
+    assert [r["decision"] for r in e["per_seed"]] == ["b", "b", "b"]
     o = e["overall"]
-    # The verdict is the configuration-level test over every healthy seed of each run (2 in A, 3 in B: not the
-    # same seeds, so unpaired), B minus A, whatever the per-seed rows say.
+    # The verdict is the configuration-level test over every healthy seed of each run (3 a side, the same seeds:
+    # paired by seed), B minus A, whatever the per-seed rows say.
     c = o["configuration"]
-    assert c["unit"] == "configuration" and not c["paired"] and (c["n_seeds_a"], c["n_seeds_b"]) == (2, 3)
-    assert o["mean_acc_diff"] == pytest.approx(0.70 - 0.51) and o["acc_diff_ci"]["method"] == "welch_t_seeds_plus_test_set"
+    assert c["unit"] == "configuration" and c["paired"] and (c["n_seeds_a"], c["n_seeds_b"]) == (3, 3)
+    assert o["mean_acc_diff"] == pytest.approx(0.70 - 0.51) and o["acc_diff_ci"]["method"] == "paired_t_seeds_plus_test_set"
     assert o["acc_diff_ci"]["low"] > 0 and o["decision"] == "b" and c["p_value"] < ALPHA
-    assert o["n_b_better"] == 2 and o["n_significant"] == 2
+    assert o["n_b_better"] == 3 and o["n_significant"] == 3
     assert all(r["mcnemar"]["p_value"] < ALPHA for r in e["per_seed"])
 
 

@@ -431,11 +431,11 @@ def test_every_result_is_strict_json():
     images = draw_images(rng, TEST_SET_MATTERS, 1, 300)
     c = {k: simulate(rng, TEST_SET_MATTERS, images, 3, shift=s)[0] for k, s in (("x", 0.0), ("y", 0.5))}
     labels = np.zeros(300, dtype=np.int64)
-    same = np.zeros((2, 300), dtype=np.int64)  # no variance anywhere: df is infinite, recorded as None
+    same = np.zeros((3, 300), dtype=np.int64)  # no variance anywhere: df is infinite, recorded as None
     results = [
         inf.compare_configurations(labels, as_predictions(c["x"]), as_predictions(c["y"]), seeds_a=[0, 1, 2],
                                    seeds_b=[3, 4, 5]),
-        inf.compare_configurations(labels, same, same, seeds_a=[0, 1], seeds_b=[0, 1]),
+        inf.compare_configurations(labels, same, same, seeds_a=[0, 1, 2], seeds_b=[0, 1, 2]),
         inf.mean_interval(c["x"].mean(1), c["x"]),
         inf.mcnemar_midp(c["x"][0] == 1, c["y"][0] == 1),
         inf.rank_configurations(labels, {k: as_predictions(v) for k, v in c.items()}, seeds={"x": [0, 1, 2],
