@@ -21,7 +21,8 @@ of what `isolate`/`ltr` return, and `markup()`, the Jinja environment's finalize
 sentences built in Python included; an attribute or <title> takes attribute_text, the `plain_text` filter,
 and keeps Unicode isolates), so that the
 page says what is left to right and CSS can keep it on one line (style-rtl.css: `bdi.nb` never
-breaks). A translator marks a Latin phrase of a msgstr ("bench %(version)s") with LRI ... PDI around
+breaks), or break it anywhere when it is one word of user text too long for a line (style.css: `.long`).
+A translator marks a Latin phrase of a msgstr ("bench %(version)s") with LRI ... PDI around
 it (Message: <bdi>s in a template where the message has placeholders, Unicode isolates otherwise). In English nothing is added, and negative numbers take the minus sign U+2212.
 
 The active language is a context variable: `with activated(Language("fa")):` makes `_`,
@@ -111,15 +112,18 @@ def strip_bidi(text: str) -> str:
 
 
 def _bdi(direction: str | None, inner: str, plain: str) -> str:
-    """The opening of a <bdi> for an isolate whose reader-visible text is `plain`."""
-    short = len(strip_bidi(plain)) <= NOBREAK_CHARS
-    if direction != "ltr" and not short and not re.search(r"\s", strip_bidi(plain)):
-        # One long right-to-left word (a 120-character model title): the Unicode isolate, not an element. It
-        # need not stay on one line, and WeasyPrint did not wrap a long mixed-direction word inside a <bdi>.
-        return {"rtl": RLI}.get(direction, FSI) + inner + PDI
+    """The element for an isolate whose reader-visible text is `plain`: a <bdi>, kept on one line (class "nb")
+    when short; one word longer than NOBREAK_CHARS (user text: a 120-character model title) is class "long",
+    which style.css breaks between any two letters wherever it stands, so that it never widens its table or
+    line past the page."""
+    shown = strip_bidi(plain)
+    short = len(shown) <= NOBREAK_CHARS
+    long_word = not short and not re.search(r"\s", shown)
     attrs = f' dir="{direction}"' if direction else ""
     if direction == "ltr":
-        attrs += ' class="ltr nb"' if short else ' class="ltr"'
+        attrs += ' class="ltr nb"' if short else ' class="ltr long"' if long_word else ' class="ltr"'
+    elif long_word:
+        attrs += ' class="long"'
     return f"<bdi{attrs}>{inner}</bdi>"
 
 
