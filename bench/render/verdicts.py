@@ -126,6 +126,21 @@ def power_sentence(pw: dict) -> str:
     if pw["difference"] is None:
         return _("With fewer than %(n)s seeds per model no configuration-level test is possible, so this report "
                  "cannot call one model better than another.") % {"n": lang.integer(MIN_SEEDS_TEST)}
+    if pw.get("family", 1) > 1:
+        # The decisions are Holm's: the smallest p must pass alpha over the family size, so power is worked out there.
+        return ngettext(
+            "With %(images)s test images and %(seeds)s seed per model, the configuration-level test at Holm's "
+            "strictest level (%(alpha)s over %(family)s comparisons) detects a true accuracy difference of %(d)s "
+            "points with %(power)s power, judging from this run's own spread between seeds; smaller differences may "
+            "go unseen, so 'no established difference' does not show two models equal.",
+            "With %(images)s test images and %(seeds)s seeds per model, the configuration-level test at Holm's "
+            "strictest level (%(alpha)s over %(family)s comparisons) detects a true accuracy difference of %(d)s "
+            "points with %(power)s power, judging from this run's own spread between seeds; smaller differences may "
+            "go unseen, so 'no established difference' does not show two models equal.",
+            pw["n_seeds"]) % {"images": count(pw["n_test"]), "seeds": lang.integer(pw["n_seeds"]),
+                              "alpha": alpha_text(), "family": lang.integer(pw["family"]),
+                              "d": lang.format(100 * pw["difference"], ".2f"),
+                              "power": percent(lang.format(100 * pw["power"], ".0f"))}
     return ngettext("With %(images)s test images and %(seeds)s seed per model, the configuration-level test at "
                     "%(alpha)s detects a true accuracy difference of %(d)s points with %(power)s power; smaller "
                     "differences may go unseen, so 'no established difference' does not show two models equal.",

@@ -228,9 +228,10 @@ def ranking(ranked: dict, titles: dict, models: dict) -> list[dict]:
     return out
 
 
-def power(models: dict, n_test: int) -> dict:
+def power(models: dict, n_test: int, family: int = 1) -> dict:
     """The smallest accuracy difference between two models that this test set and seed count detect with 80 %
-    power at ALPHA (inference.minimal_detectable_difference), from the pooled between-seed SD."""
+    power (inference.minimal_detectable_difference), from the pooled between-seed SD of this run (a post-hoc
+    estimate), at the level the report's decisions need: ALPHA divided by the `family` size, Holm's first step."""
     done = [e for e in models.values() if "aggregate" in e]
     seeds = min((e["aggregate"]["accuracy"]["n"] for e in done), default=0)
     sds = [(e["aggregate"]["accuracy"]["n"] - 1, e["aggregate"]["accuracy"]["std"]) for e in done]
@@ -238,8 +239,9 @@ def power(models: dict, n_test: int) -> dict:
     sd = math.sqrt(sum(d * v * v for d, v in sds) / dof) if dof else 0.0
     acc = float(np.mean([e["aggregate"]["accuracy"]["mean"] for e in done])) if done else 0.5
     out = inference.minimal_detectable_difference(max(n_test, 2), seeds, seeds, between_seed_sd=sd, accuracy=acc,
-                                                  alpha=ALPHA)
-    return {**out, "n_test": n_test, "n_seeds": seeds, "between_seed_sd": sd if dof else None}
+                                                  alpha=ALPHA / max(1, family))
+    return {**out, "n_test": n_test, "n_seeds": seeds, "between_seed_sd": sd if dof else None,
+            "family": max(1, family)}
 
 
 def analyse(artifacts) -> dict:
@@ -283,7 +285,7 @@ def analyse(artifacts) -> dict:
         configuration = {k: v for k, v in c.items() if k not in ("first", "second")}
         out["pairs"].append(pair(a, b, healthy[a], healthy[b], titles, configuration, len(classes)))
     out["ranking"] = ranking(ranked, titles, out["models"])
-    out["power"] = power(out["models"], n_test)
+    out["power"] = power(out["models"], n_test, out["family"]["size"])
     order = [r["model"] for r in out["ranking"]]
     if len(order) >= 2:
         best, second = order[0], order[1]

@@ -72,6 +72,11 @@ def test_degenerate_power_and_reference_sentences():
                                                   "configuration-level test at 0.05 detects a true accuracy "
                                                   "difference of 3.12 points with 80 % power")
     assert "cannot call one model better" in verdicts.power_sentence({**pw, "difference": None})
+    # Six pairs: the power is Holm's at its strictest, and the sentence says so.
+    assert spaced(verdicts.power_sentence({**pw, "family": 6})).startswith(
+        "With 10,000 test images and 3 seeds per model, the configuration-level test at Holm's strictest level "
+        "(0.05 over 6 comparisons) detects a true accuracy difference of 3.12 points with 80 % power, judging from "
+        "this run's own spread between seeds")
     plain = {"accuracy": -0.1, "accuracy_ci": None}
     assert verdicts.reference_sentence("CNN", plain) == "CNN \u221210.00 points (a plain difference, without interval)"
 

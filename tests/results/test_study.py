@@ -161,6 +161,9 @@ def test_power_and_calibration_over_seeds(summary):
     pw = summary["power"]
     assert pw["n_test"] == 1000 and pw["n_seeds"] == 3 and 0 < pw["difference"] < 0.2
     assert pw["method"] == "noncentral_t_welch_seeds_plus_test_set"
+    # Worked out where the decisions are made: Holm's first step, alpha over the family of tested pairs.
+    assert pw["family"] == summary["family"]["size"] >= 1
+    assert pw["alpha"] == pytest.approx(summary["alpha"] / pw["family"])
     cal = summary["models"]["cnn"]["calibration_over_seeds"]
     assert len(cal["per_seed"]) == 3 and cal["bins"] == 15 and cal["resamples"] == 10_000
     assert cal["mean"] == pytest.approx(np.mean([s["ece"] for s in cal["per_seed"]]))
