@@ -143,6 +143,13 @@ def analysis(artifacts, compute: Callable[[object], dict]) -> dict:
     return cached("analysis", key, lambda: compute(artifacts))
 
 
+def analysis_hit(artifacts) -> tuple | None:
+    """(the cached analysis,) of these records, or None (not computed before, or the cache is off)."""
+    if not enabled():
+        return None
+    return _read(cache_dir() / "analysis" / f"{_key('analysis', records_digest(artifacts))}.pickle")
+
+
 def file_sha256(path: Path, digest: Callable[[Path], str]) -> str:
     """digest(path), a file's SHA-256, remembered by the file's identity (resolved path, device, inode, size and
     modification time): the appendix lists every file of a run directory with its
@@ -182,14 +189,19 @@ def _language_digest(code: str) -> str:
     return h.hexdigest()
 
 
-def figure(fn: Callable) -> Callable:
+def figure(fn: Callable, *, deferred: Callable | None = None) -> Callable:
     """A chart function whose bytes come from the cache inside `figures()`; the key is its name, its inputs, the
-    active language (code, digits, catalogue) and the fonts."""
+    active language (code, digits, catalogue) and the fonts. `deferred(*args, **kwargs)`: a miss handed to a worker
+    (bench.render.charts.Pending, stored here once drawn), or None to draw it here."""
+
+    def draw(*args, **kwargs):
+        pending = deferred(*args, **kwargs) if deferred is not None else None
+        return fn(*args, **kwargs) if pending is None else pending
 
     @functools.wraps(fn)
     def chart(*args, **kwargs):
         if not _FIGURES["on"]:
-            return fn(*args, **kwargs)
+            return draw(*args, **kwargs)
         from bench.render.i18n import current
 
         lang = current()
@@ -197,7 +209,16 @@ def figure(fn: Callable) -> Callable:
             key = _key("figure", fn.__module__, fn.__qualname__, args, kwargs, lang.code, lang.digits,
                        _language_digest(lang.code))
         except (pickle.PicklingError, TypeError, AttributeError):  # inputs that cannot be keyed: drawn
-            return fn(*args, **kwargs)
-        return cached("figures", key, lambda: fn(*args, **kwargs))
+            return draw(*args, **kwargs)
+        path = cache_dir() / "figures" / f"{key}.pickle"
+        hit = _read(path)
+        if hit is not None:
+            return hit[0]
+        value = draw(*args, **kwargs)
+        if isinstance(value, bytes):
+            _write(path, value)
+        else:  # drawn elsewhere: stored when its bytes arrive
+            value.future.add_done_callback(lambda f: not f.cancelled() and f.exception() is None and _write(path, f.result()))
+        return value
 
     return chart

@@ -10,8 +10,10 @@ into a template, and hands the page to bench.render.outputs.
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +55,9 @@ def figure_uri(data: bytes) -> str:
     bytes. Charts are drawn at their printed size (bench.render.plots, which says why PNG) and PNGs print at
     plots.DPI (style.css, image-resolution), so the stylesheet never scales a chart.
     """
+    token = charts.pending_token(data)
+    if token is not None:  # drawn by a worker: its URI goes in when the page is written (charts.fill)
+        return token
     if data[:8] == b"\x89PNG\r\n\x1a\n":
         mime = "image/png"
     elif b"<svg" in data[:4096]:
@@ -113,15 +118,30 @@ def artifact_files(artifacts: Artifacts) -> list[dict]:
     return files
 
 
+def early_figures(runs: list[SeedRun], classes: list[str], test_images: np.ndarray | None) -> dict:
+    """A model's charts that need no analysis (learning curves, gallery), asked for before the analysis is done so
+    that workers draw them meanwhile (bench.render.charts); model_context prints the gallery only where the
+    analysis has a confusion matrix."""
+    out = {}
+    spec = runs[0].config["compute"]["spec"]
+    phase_starts = [s + 1 for s in list(itertools.accumulate(p["epochs"] for p in spec["phases"]))[:-1]]
+    histories = [r.history for r in runs if r.history]
+    if histories:
+        out["curves"] = figure_uri(charts.learning_curves_png(histories, phase_starts=phase_starts,
+                                                             augmented=spec.get("augment", True)))
+    first = next((r for r in runs if r.status == "complete"), None)
+    if first is not None:
+        out["gallery"], out["gallery_seed"] = mistake_gallery(first, classes, test_images), first.seed
+    return out
+
+
 def model_context(name: str, number: int, runs: list[SeedRun], entry: dict, summary: dict, data: dict,
-                  weights: dict, class_names: dict, test_images: np.ndarray | None) -> dict:
-    """One model's section: its records, protocol table, figures and gallery."""
+                  weights: dict, class_names: dict, early: dict) -> dict:
+    """One model's section: its records, protocol table, figures (`early`: early_figures) and gallery."""
     lang = current()
     classes = summary["classes"]
     cfg = runs[0].config
     spec = cfg["compute"]["spec"]
-    phase_starts = [s + 1 for s in list(itertools.accumulate(p["epochs"] for p in spec["phases"]))[:-1]]
-    histories = [r.history for r in runs if r.history]
     own = [d for d in summary["departures"] if name in d["models"]]
     m = {"name": name, "number": number, "title": entry["title"], "entry": entry, "config": cfg,
          "spec": spec, "runs": runs, "diverged": [r.seed for r in runs if r.status == "diverged"],
@@ -130,35 +150,41 @@ def model_context(name: str, number: int, runs: list[SeedRun], entry: dict, summ
          "protocol_rows": facts.protocol_rows(name, cfg, data, weights.get(name), own),
          "description": facts.description(name, cfg, weights.get(name)),
          "weights": weights.get(name)}
-    if histories:
-        m["curves"] = figure_uri(charts.learning_curves_png(histories, phase_starts=phase_starts,
-                                                           augmented=spec.get("augment", True)))
+    if "curves" in early:
+        m["curves"] = early["curves"]
     if "confusion" in entry:
         cm = np.array(entry["confusion"]["counts"])
         seed = entry["confusion"]["seed"]
         m["confusion_png"] = figure_uri(charts.confusion_png(cm, [class_names[c] for c in classes],
                                                             note=_("seed %(seed)s") % {"seed": lang.integer(seed)}))
-        first = next(r for r in runs if r.status == "complete")
-        m["gallery"] = mistake_gallery(first, classes, test_images)
-        m["gallery_seed"] = first.seed
+        m["gallery"], m["gallery_seed"] = early["gallery"], early["gallery_seed"]
     return m
 
 
-def build_context(artifacts: Artifacts, summary: dict, *, title: str | None, author: str, affiliation: str,
-                  data_dir: Path | None) -> dict:
+def resolved(value):
+    """A worker's result (waited for) or the value itself."""
+    return value.result() if isinstance(value, Future) else value
+
+
+def build_context(artifacts: Artifacts, summary: dict | Future, *, title: str | None, author: str,
+                  affiliation: str, data_dir: Path | None, files: list[dict] | Future | None = None) -> dict:
     """What the templates print, in the active language (bench.render.i18n; English unless activated).
 
-    `summary` is analyse()'s data; its words are written here, in the report's language, once.
+    `summary` is analyse()'s data, or a Future of it (a worker's, render_report); its words are written here, in
+    the report's language, once. `files`: artifact_files(artifacts), or a Future of it, when already asked for.
     """
     lang = current()
-    summary = worded_summary(summary)
+    classes = artifacts.dataset["classes"]
+    test_images, gallery_note = load_test_images(data_dir)
+    # Asked for first: with workers (bench.render.charts) they are drawn while the analysis finishes.
+    early = {name: early_figures(artifacts.of(name), classes, test_images) for name in artifacts.models()}
+    summary = worded_summary(resolved(summary))
     classes = summary["classes"]
     class_names = {c: recorded_text(c) for c in classes}
-    test_images, gallery_note = load_test_images(data_dir)
     data = facts.data_facts(artifacts)
     weights = facts.weights(artifacts)
     models = [model_context(name, i + 2, artifacts.of(name), summary["models"][name], summary, data, weights,
-                            class_names, test_images) for i, name in enumerate(artifacts.models())]
+                            class_names, early[name]) for i, name in enumerate(artifacts.models())]
     done = [summary["models"][m["name"]] for m in models if "confusion" in summary["models"][m["name"]]]
     f1_table = {e["title"]: {class_names[c]: e["per_class"][c]["f1-score"]["mean"] for c in classes} for e in done}
     # The curves pool every healthy seed's predictions; the ECE in each legend is the model's figure the text states
@@ -186,7 +212,8 @@ def build_context(artifacts: Artifacts, summary: dict, *, title: str | None, aut
         if len(f1_table) else None,
         "reliability": figure_uri(charts.reliability_png(reliability)) if reliability else None,
         "conf": percent(lang.plain(100 * stats.CONFIDENCE)),
-        "gallery_note": gallery_note, "ece_bins": stats.ECE_BINS, "files": artifact_files(artifacts),
+        "gallery_note": gallery_note, "ece_bins": stats.ECE_BINS,
+        "files": artifact_files(artifacts) if files is None else resolved(files),
         "few_per_bin": learning.FEW_PER_BIN, "min_seeds_interval": inference.MIN_SEEDS_INTERVAL,
         "reference": REFERENCE, "bench_version": __version__, "artifact_format": ARTIFACT_FORMAT,
     }
@@ -195,6 +222,22 @@ def build_context(artifacts: Artifacts, summary: dict, *, title: str | None, aut
 def render_html(context: dict) -> str:
     lang = context.get("language") or current()
     return outputs.render_page("report.html.j2", lang, css=outputs.stylesheet(lang), **context)
+
+
+_JOBS: dict = {}
+
+
+@contextlib.contextmanager
+def _jobs_cleared():
+    try:
+        yield
+    finally:
+        _JOBS.clear()
+
+
+def _job(name: str):
+    """_JOBS[name]() in a worker: called by name, so that what it needs is inherited, not pickled."""
+    return _JOBS[name]()
 
 
 def render_report(artifacts_dir: Path, out: Path, *, title: str | None = None, author: str = "",
@@ -212,13 +255,26 @@ def render_report(artifacts_dir: Path, out: Path, *, title: str | None = None, a
     # Damaged artifacts are refused here, by the run directory's readers; anything that fails after
     # this point is a bug of bench, and propagates as one.
     artifacts = load_artifacts(artifacts_dir)
-    # The analysis (the same in every language) and the charts come from the cache when this run was rendered before.
-    with i18n.activated(language), cache.figures():
-        context = build_context(artifacts, cache.analysis(artifacts, analyse), title=title, author=author,
-                                affiliation=affiliation, data_dir=data_dir)
+    # What forked workers run (bench.render.charts.workers): set before they start, so that they inherit it.
+    _JOBS.update(analysis=lambda: cache.analysis(artifacts, analyse), files=lambda: artifact_files(artifacts))
+    with i18n.activated(language), cache.figures(), charts.workers(), _jobs_cleared():
+        # The analysis (the same in every language) and the charts come from the cache when this run was rendered
+        # before; a first render computes the analysis and hashes the run's files in workers while the charts
+        # that need neither are drawn.
+        hit = cache.analysis_hit(artifacts)
+        if not hit and charts.worker_count() > 1:
+            # What every worker would import (scipy for the analysis and the gallery's softmax, matplotlib and
+            # seaborn for the charts; a first render draws them all): once, before they fork.
+            from bench.render import plots  # noqa: F401
+        summary = hit[0] if hit else charts.submit(_job, "analysis")
+        files = None if hit else charts.submit(_job, "files")
+        if summary is None:
+            summary = cache.analysis(artifacts, analyse)
+        context = build_context(artifacts, summary, title=title, author=author, affiliation=affiliation,
+                                data_dir=data_dir, files=files)
         # The evidence the PDF embeds and the appendix lists (bench.render.outputs; False: --no-evidence).
         context["evidence"] = outputs.report_evidence(artifacts.root, out, context["summary"], embed=evidence)
-        html = render_html(context)
+        html = charts.fill(render_html(context), figure_uri)
     written = outputs.write_outputs(out, html, context["summary"], log=log, evidence=context["evidence"])
     if log:
         log(f"report rendered in {time.perf_counter() - t0:.1f}s")
