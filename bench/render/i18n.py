@@ -271,7 +271,18 @@ class Language:
     # ------------------------------------------------------------------ messages
 
     def _message(self, text: str) -> str:
+        if not self.english:
+            # A translator's own native digits ("±۱۰", "۹۵٪") follow the report's numbering, as every formatted
+            # number does: `--digits latin` must not leave native digits in a sentence. Latin digits in a
+            # translation are names (CIFAR-10, VGG16) and stay.
+            text = text.translate(self._own_digits)
         return Message(text) if self.rtl and (LRI in text or RLI in text or FSI in text) else text
+
+    @property
+    def _own_digits(self) -> dict:
+        wanted = NUMBERING_DIGITS[self.numbering]
+        return {ord(d): w for system, digits in NUMBERING_DIGITS.items() if system != "latn" and digits != wanted
+                for d, w in zip(digits, wanted)}
 
     def gettext(self, message: str) -> str:
         return self._message(self.translations.gettext(message))

@@ -187,3 +187,14 @@ def test_persian_date_is_solar_hijri_beside_gregorian(day, solar):
     assert shown.startswith(solar + " (") and shown.endswith(")")
     with i18n.activated(i18n.Language("en")):
         assert text.long_date(day) == day
+
+
+def test_a_translators_own_digits_follow_the_reports_numbering():
+    # The catalogue writes "±۱۰" and "۹۵٪" in its sentences; with --digits latin they print in Latin digits, as
+    # every formatted number of that report does.
+    latin = i18n.Language("fa", "latin")
+    message = "A bin with fewer than %(few)s predictions has an accuracy uncertain by up to about ±10 points (95 %% interval), so read such points of %(figure)s loosely; these bins hold a share of each model's predictions (%(shares)s) that bounds how far they can move its ECE."
+    text = latin.gettext(message)
+    assert "±10" in text and not re.search("[\u06f0-\u06f9]", text)
+    native = i18n.Language("fa").gettext(message)
+    assert "±۱۰" in native

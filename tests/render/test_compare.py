@@ -3,7 +3,7 @@ what differs, the files it writes, the terminal table and its refusals.
 
 Three tiny run directories, trained once for the module through the real engine (so every test here is
 slow; tests/render/test_compare_words.py and tests/results/test_compare_numbers.py test the same logic on
-in-memory runs): A (mlp seeds 0-1 for 1 epoch, cnn seed 0), B (mlp seeds 0-2 for 2 epochs, the same data:
+in-memory runs): A (mlp seeds 0-2 for 1 epoch, cnn seed 0), B (mlp seeds 0-3 for 2 epochs, the same data:
 paired with A) and C (mlp seed 0 on other tiny splits: a different test set). Two PDFs are checked with the
 pdf-layout rule.
 """
@@ -37,9 +37,9 @@ METHODS = {k: method_text(k) for k in ("mcnemar_midp_tango_score", "paired_boots
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("compare")
     a, b, c = root / "run-a", root / "run-b", root / "run-c"
-    build_run(a, ["mlp"], [0, 1], epochs=1)
+    build_run(a, ["mlp"], [0, 1, 2], epochs=1)  # 3 seeds a side: the least a test over training runs needs
     build_run(a, ["cnn"], [0], epochs=1)
-    build_run(b, ["mlp"], [0, 1, 2], epochs=2)
+    build_run(b, ["mlp"], [0, 1, 2, 3], epochs=2)
     build_run(c, ["mlp"], [0], epochs=1, splits_seed=7)
     return {"a": a, "b": b, "c": c, "root": root}
 
@@ -88,15 +88,15 @@ def _rule(p: float, ci: dict) -> str:
 
 def test_matches_models_and_seeds(paired):
     assert paired["matched"] == {"models": ["mlp"], "only_a": ["cnn"], "only_b": []}
-    assert paired["models"]["mlp"]["seeds"] == {"shared": [0, 1], "only_a": [], "only_b": [2]}
-    assert paired["a"]["models"] == {"mlp": [0, 1], "cnn": [0]} and paired["b"]["models"] == {"mlp": [0, 1, 2]}
+    assert paired["models"]["mlp"]["seeds"] == {"shared": [0, 1, 2], "only_a": [], "only_b": [3]}
+    assert paired["a"]["models"] == {"mlp": [0, 1, 2], "cnn": [0]} and paired["b"]["models"] == {"mlp": [0, 1, 2, 3]}
 
 
 def test_same_test_set_is_paired_and_mcnemar_counts_match_a_direct_computation(runs, paired):
     assert paired["paired"] and paired["test_set"]["same"]
     assert paired["test_set"]["a"] == paired["test_set"]["b"]
     rows = paired["models"]["mlp"]["per_seed"]
-    assert [r["seed"] for r in rows] == [0, 1]
+    assert [r["seed"] for r in rows] == [0, 1, 2]
     for r in rows:
         pa, pb = _preds(runs["a"], "mlp", r["seed"]), _preds(runs["b"], "mlp", r["seed"])
         y = pa["labels"]
@@ -124,17 +124,17 @@ def test_intervals_are_present_named_and_verdicts_follow_the_test(runs, paired):
         assert r["decision"] == _rule(r["mcnemar"]["p_value"], r["acc_diff_ci"])
         assert r["significant"] == (r["mcnemar"]["p_value"] < ALPHA)
         assert ("network is more accurate" in r["sentence"]) == (r["decision"] != "none")
-    # The runs: the configuration-level test over all healthy seeds (A 0,1; B 0,1,2: not the same, unpaired).
+    # The runs: the configuration-level test over all healthy seeds (A 0-2; B 0-3: not the same, unpaired).
     o = e["overall"]
     y = _preds(runs["a"], "mlp", 0)["labels"]
-    pa = np.stack([_preds(runs["a"], "mlp", s)["predicted"] for s in (0, 1)])
-    pb = np.stack([_preds(runs["b"], "mlp", s)["predicted"] for s in (0, 1, 2)])
-    c = inference.compare_configurations(y, pb, pa, seeds_a=[0, 1, 2], seeds_b=[0, 1])
+    pa = np.stack([_preds(runs["a"], "mlp", s)["predicted"] for s in (0, 1, 2)])
+    pb = np.stack([_preds(runs["b"], "mlp", s)["predicted"] for s in (0, 1, 2, 3)])
+    c = inference.compare_configurations(y, pb, pa, seeds_a=[0, 1, 2, 3], seeds_b=[0, 1, 2])
     assert o["acc_diff_ci"]["method"] == METHODS["welch_t_seeds_plus_test_set"]
     assert (o["acc_diff_ci"]["low"], o["acc_diff_ci"]["high"]) == pytest.approx((c["low"], c["high"]))
     assert o["mean_acc_diff"] == pytest.approx(c["difference"]) and not o["configuration"]["paired"]
     assert o["decision"] == {"a": "b", "b": "a", "none": "none"}[c["decision"]]
-    assert o["n_seeds"] == 2 and o["n_significant"] == sum(r["significant"] for r in e["per_seed"])
+    assert o["n_seeds"] == 3 and o["n_significant"] == sum(r["significant"] for r in e["per_seed"])
 
 
 def test_lists_what_differs(paired):
@@ -153,7 +153,7 @@ def test_a_clear_difference_is_called_with_its_numbers(runs, tmp_path):
     and overall."""
     better = tmp_path / "better"
     shutil.copytree(runs["b"], better)
-    for seed in (0, 1, 2):
+    for seed in (0, 1, 2, 3):
         path = art.seed_dir(better, "mlp", seed) / art.PREDICTIONS
         p = art.read_predictions(path)
         y = p["labels"]
@@ -169,7 +169,7 @@ def test_a_clear_difference_is_called_with_its_numbers(runs, tmp_path):
         assert r["decision"] == "b" and r["mcnemar"]["p_value"] < 0.001 and r["acc_diff_ci"]["low"] > 0
         assert r["sentence"].startswith("B's network is more accurate than A's for MLP (+")
         assert "mid-p McNemar p < 0.001" in r["sentence"] and r["sentence"].endswith(f"at seed {r['seed']}.")
-    assert e["overall"]["decision"] == "b" and e["overall"]["n_b_better"] == 2
+    assert e["overall"]["decision"] == "b" and e["overall"]["n_b_better"] == 3
     assert e["overall"]["sentence"].startswith("B is more accurate than A for MLP (+")
     html = (tmp_path / "better.html").read_text()
     assert "B is more accurate than A for MLP" in html
@@ -184,8 +184,8 @@ def test_a_seed_unfinished_in_one_run_is_named_not_compared(runs, tmp_path):
     art.write_json(unfinished / art.MANIFEST, manifest)
     s = page.worded(cmp.compare(runs["a"], unfinished))
     e = s["models"]["mlp"]
-    assert [r["seed"] for r in e["per_seed"]] == [0] and e["not_compared"] == [{"seed": 1, "reason": "B: incomplete"}]
-    assert e["overall"]["n_seeds"] == 1 and "mlp seed 1 not compared (B: incomplete)" in page.format_table(s)
+    assert [r["seed"] for r in e["per_seed"]] == [0, 2] and e["not_compared"] == [{"seed": 1, "reason": "B: incomplete"}]
+    assert e["overall"]["n_seeds"] == 2 and "mlp seed 1 not compared (B: incomplete)" in page.format_table(s)
 
 
 # ----------------------------------------------------------------------------- unpaired runs
@@ -198,7 +198,7 @@ def test_different_test_sets_compare_intervals_without_a_test(runs, tmp_path):
     e = s["models"]["mlp"]
     assert "per_seed" not in e and "overall" not in e
     u = e["unpaired"]
-    assert u["a"]["seeds"] == [0, 1] and u["a"]["ci"]["method"] == METHODS["t_seeds"]
+    assert u["a"]["seeds"] == [0, 1, 2] and u["a"]["ci"]["method"] == METHODS["t_seeds"]
     assert u["b"]["seeds"] == [0] and u["b"]["ci"]["method"] == METHODS["wilson"]
     pc = _preds(runs["c"], "mlp", 0)
     acc_c = float((pc["predicted"] == pc["labels"]).mean())
@@ -255,8 +255,8 @@ def test_command_writes_pdf_html_and_summary_with_a_clean_layout(runs, tmp_path,
         assert col in head
     mean_row = next(line for line in lines if line.startswith("mlp (runs)"))
     o = summary["models"]["mlp"]["overall"]
-    assert "0,1 vs 0,1,2" in mean_row and f"{100 * o['mean_accuracy_a']:.2f}" in mean_row and o["verdict"] in mean_row
-    assert "only in A: cnn" in out and "mlp seeds: only in B 2" in out
+    assert "0,1,2 vs 0,1,2,3" in mean_row and f"{100 * o['mean_accuracy_a']:.2f}" in mean_row and o["verdict"] in mean_row
+    assert "only in A: cnn" in out and "mlp seeds: only in B 3" in out
     assert "wrote compare.pdf" in result.stderr
     # Same fonts and stylesheet as the report; the layout passes the pdf-layout rule.
     html = (tmp_path / "compare.html").read_text()

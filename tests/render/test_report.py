@@ -450,7 +450,7 @@ def test_verdicts_never_contradict_their_test_or_interval(full_run, rendered):
     assert cnn_vs_mlp["seeds"][0]["verdict"] == "no significant difference between these networks"
     # The transfer discussion follows the numbers: one seed a model, so the models are not compared, and the
     # networks' difference is stated as what it is.
-    assert "The VGG16 transfer and the CNN cannot be compared as models: each needs at least two healthy seeds. " \
+    assert "The VGG16 transfer and the CNN cannot be compared as models: each needs at least 3 healthy seeds. " \
         "Their networks of seed 0 differ by \u22129.9 points [" in full_run["text"]
     assert "did better" not in full_run["text"]
 
