@@ -144,9 +144,9 @@ def stylesheet(lang: i18n.Language, names: tuple[str, ...] = ("style.css",)) -> 
 class Numbering:
     """Figure and table numbers in document order, and references to them from anywhere on the page.
 
-    In a template: `{{ label("figure", key) }}` opens a caption ("Figure 3." in the page's language) and gives
-    `key` the next number of its kind; `{{ ref("figure", key) }}` ("Figure 3") names it in a sentence, before or
-    after the caption. A page is rendered twice (render_page): the first pass numbers the captions in the
+    In a template: `{{ label("figure", key) }}` opens a caption ("Figure 3." in the page's language, the anchor
+    "figure-3") and gives `key` the next number of its kind; `{{ ref("figure", key) }}` ("Figure 3", a link to that
+    anchor) names it in a sentence, before or after the caption. A page is rendered twice (render_page): the first pass numbers the captions in the
     order they appear, the second prints every reference with the final number. A key labelled twice, or a
     reference to a caption the page never shows, is a bug of bench and raises.
     """
@@ -171,8 +171,9 @@ class Numbering:
         self.numbers[(kind, key)] = sum(1 for k, _ in self.numbers if k == kind) + 1
         number = self.language.integer(self.numbers[(kind, key)])
         with i18n.activated(self.language):
-            return (_("Figure %(number)s.") if kind == "figure" else _("Table %(number)s.")) % {
-                "number": number}
+            text = (_("Figure %(number)s.") if kind == "figure" else _("Table %(number)s.")) % {"number": number}
+        # The anchor a reference links to ("table-3"): by number, so that no key (a model's name) reaches an id.
+        return markupsafe.Markup('<span class="label" id="%s-%d">%s</span>') % (kind, self.numbers[(kind, key)], text)
 
     def ref(self, kind: str, key: str) -> str:
         self._kind(kind)
@@ -182,8 +183,9 @@ class Numbering:
             raise KeyError(f"the page refers to {kind} {key!r} but shows no such caption")
         number = self.language.integer(self.known[(kind, key)])
         with i18n.activated(self.language):
-            return (_("Figure %(number)s") if kind == "figure" else _("Table %(number)s")) % {
-                "number": number}
+            text = (_("Figure %(number)s") if kind == "figure" else _("Table %(number)s")) % {"number": number}
+        # A link in the HTML and in the PDF (WeasyPrint writes internal links), styled as the text around it.
+        return markupsafe.Markup('<a class="ref" href="#%s-%d">%s</a>') % (kind, self.known[(kind, key)], text)
 
 
 def render_page(template: str, language: i18n.Language, /, **context) -> str:

@@ -103,7 +103,7 @@ def test_a_model_that_did_not_learn_is_named_on_page_one_and_before_any_comparis
     row = re.search(r"<tr><td><strong>CNN</strong>.*?</tr>", page_one(smoke["html"]), re.S).group(0)
     assert "did not learn" in text_of(row)
     section = comparison(smoke["html"])
-    named = section.index("CNN did not learn (Table")
+    named = section.index('CNN did not learn (<a class="ref" href="#table-')  # a link to its table
     assert named < section.index("Test-set results") and named < section.index("Ranking")
     table = text_of(re.search(r'<table class="metrics learning">.*?</table>', section, re.S).group(0))
     assert "CNN 15.0, 15.0, 15.0 0, 0, 0 did not learn" in table and "below 19.0 %" in table
@@ -172,7 +172,9 @@ def test_tables_and_figures_of_page_one_and_the_comparison_are_numbered_and_refe
         assert re.match(r"Table \d+\. ", text_of(caption)), cls
     # The ranking's rule is said once, in its caption, which names the table of tests.
     pairs = re.search(r"Table (\d+)\. Every pair of models", text_of(html)).group(1)
-    assert re.search(rf"Table \d+\. Ranking by mean test accuracy .*?separates them \(Table {pairs}\)", text_of(html))
+    # The reference is a link to the table's anchor (outputs.Numbering).
+    assert re.search(rf"Table \d+\. Ranking by mean test accuracy .*?separates them \( ?Table {pairs} ?\)", text_of(html))
+    assert f'<a class="ref" href="#table-{pairs}">Table {pairs}</a>' in html and f'id="table-{pairs}"' in html
     assert "orders the models" not in text_of(html)
     assert re.search(r"Figure \d+\. Reliability diagram", text_of(html))
 
@@ -193,7 +195,7 @@ def test_the_departure_banner_names_the_profile_once_and_the_comparison_is_compa
 
 
 def test_the_reliability_caption_explains_the_lower_panel_and_the_hollow_points(smoke):
-    caption = text_of(re.search(r"<figcaption>(Figure \d+\. Reliability diagram.*?)</figcaption>",
+    caption = text_of(re.search(r"<figcaption>((?:<span[^>]*>)?Figure \d+\.(?:</span>)? Reliability diagram.*?)</figcaption>",
                                 comparison(smoke["html"]), re.S).group(1))
     assert "Lower panel: the number of predictions in each bin, on a log scale" in caption
     assert "hollow points mark bins with fewer than 100 predictions" in caption
