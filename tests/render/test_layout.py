@@ -147,7 +147,8 @@ class _Toc(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
-        if tag == "a" and attrs.get("href", "").startswith("#"):
+        # The contents' links point at sections; a reference to a table or figure links to its caption instead.
+        if tag == "a" and attrs.get("href", "").startswith("#sec-"):
             self._in, self._text = ("a", attrs["href"][1:]), ""
         elif tag == "div" and attrs.get("id", "").startswith("sec-"):
             self._ids.append(attrs["id"])
